@@ -1,0 +1,1 @@
+"""Speech recognition (Conformer-CTC, TensorFlow/Keras): data commands today, the recognizer next."""

@@ -1,0 +1,2 @@
+"""Synthetic corpora in the exact layouts of the real ones (Common Voice, LibriSpeech, Internet Archive
+items, MSWC releases), spoken by espeak-ng, with ground truth the real corpora lack."""
