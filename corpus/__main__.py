@@ -14,6 +14,8 @@ _COMMAND_MODULES = (
     "corpus.demo.internet_archive",
     "corpus.demo.mswc",
     "corpus.download",
+    "corpus.align.cli",
+    "corpus.mswc.cli",
 )
 
 _DESCRIPTION = """\
@@ -23,6 +25,10 @@ Build speech datasets from found speech.
         write synthetic corpora (espeak-ng speech with exact word timings) in the real layouts
   download
         fetch LibriSpeech parts and MSWC languages (resumable, checksummed)
+  align train / run / long
+        forced aligner trained on the corpus itself (TextGrid, CTM, JSONL out; MFA backend optional)
+  mswc build
+        Common Voice language folder -> MSWC keyword clips, splits, scores (local pool or Spark)
 
 Run `python -m corpus COMMAND --help` for each command's options and an example.
 """

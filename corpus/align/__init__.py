@@ -1,0 +1,153 @@
+"""Forced alignment trained on the corpus itself (no outside model), MFA-compatible input and output.
+
+Method (details in the module docstrings):
+- units: graphemes of the corpus's derived alphabet (or phones of an MFA dictionary), each a 3-state
+  left-to-right HMM; a 3-state silence, optional between words, free at the edges (`hmm`);
+- features: 40 log-mel bands, 25 ms windows, 10 ms hop, per-utterance mean/variance normalization
+  (`features`);
+- training from a flat start by hard EM (`train`): energy-based uniform segmentation, Viterbi rounds
+  with diagonal GMMs on MFCC+deltas (1 -> 8 components), then hybrid rounds where an MLP on spliced
+  log-mel frames learns the current alignment and its scaled likelihoods (posterior / prior) realign;
+- alignment (`aligner`): batched numba Viterbi; boundaries refined below the frame (`boundaries`:
+  crossover of the two states' scores, and word edges at pauses moved to the signal's rise/fall so that
+  a stop's closure after a pause stays out of the word, as annotation conventions have it); per-word
+  confidence, and a mismatch score (forced path vs a free grapheme loop, per speech frame) with a
+  threshold calibrated on held-out training utterances against shuffled transcripts;
+- long audio (`long_audio`): windowed anchored alignment with skippable words and a garbage path;
+- I/O: `corpus.formats.textgrid`, `corpus.formats.ctm`, the JSONL alignment manifest, and an
+  `mfa align` backend (`mfa`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from corpus.align.types import AlignError, AlignerConfig, AlignItem, AlignResult
+
+__all__ = ["AlignItem", "AlignResult", "AlignerConfig", "AlignError", "train_aligner", "align_items", "align_item",
+           "iter_aligned"]
+
+_BATCH = 32
+
+
+def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | Path,
+                  config: AlignerConfig | None = None, jobs: int | None = None, progress: bool = True) -> Path:
+    """Train a model on `items` (their transcripts are the only supervision); returns the model folder."""
+    from corpus.align.train import train_aligner as _train
+
+    return _train(items, language=language, out_dir=out_dir, config=config, jobs=jobs, progress=progress)
+
+
+def _limit_threads() -> None:
+    """One BLAS thread per worker process: the pool already uses every core."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except Exception:  # threadpoolctl missing or BLAS unknown: run with the defaults
+        pass
+
+
+def _align_chunk(job: tuple[str, tuple[AlignItem, ...]]) -> list[AlignResult]:
+    from corpus.align.aligner import align_batch
+    from corpus.align.model import load_model
+
+    model_dir, items = job
+    try:
+        model = load_model(model_dir)
+    except Exception as error:  # an unusable model is every item's error, not a crash of the executor
+        return [AlignResult(id=item.id, alignment=None, error=f"model: {error}") for item in items]
+    try:
+        return align_batch(model, items)
+    except Exception as error:  # last resort: never let one batch kill a whole run
+        if len(items) == 1:
+            return [AlignResult(id=items[0].id, alignment=None, error=f"{type(error).__name__}: {error}")]
+        return [r for item in items for r in _align_chunk((model_dir, (item,)))]
+
+
+def align_item(item: AlignItem, model_dir: str | os.PathLike[str]) -> AlignResult:
+    """Align one item (what a Spark executor calls); the model is loaded once per process and cached."""
+    return _align_chunk((str(model_dir), (item,)))[0]
+
+
+def _worker_init() -> None:
+    """Pool workers: one BLAS thread each, since the pool already uses every core."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy  # noqa: F401  (BLAS must be loaded for its thread pool to be limited)
+
+    _limit_threads()
+
+
+_POOLS: dict[int, object] = {}
+
+
+def _pool(jobs: int):
+    """A process pool kept for the life of this process: workers keep the model loaded and compiled,
+    so repeated calls (a builder aligning chunk after chunk) pay the start-up once."""
+    import atexit
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = _POOLS.get(jobs)
+    if pool is None or getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False):
+        context = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init)
+        if not _POOLS:
+            atexit.register(_shutdown_pools)
+        _POOLS[jobs] = pool
+    return pool
+
+
+def _shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(wait=False, cancel_futures=True)  # type: ignore[attr-defined]
+    _POOLS.clear()
+
+
+def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,
+                 progress: bool = True, desc: str = "align") -> Iterator[list[AlignResult]]:
+    """Results of `items` batch by batch, in input order (what `align_items` and the CLI consume)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    from corpus.engine import default_jobs
+
+    items = list(items)
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    chunks = [(str(model_dir), tuple(items[i:i + _BATCH])) for i in range(0, len(items), _BATCH)]
+    bar = tqdm(total=len(items), desc=desc, unit="utt", disable=not progress or not items, leave=False,
+               dynamic_ncols=True)
+    try:
+        if jobs == 1 or len(chunks) <= 1:
+            for chunk in chunks:
+                results = _align_chunk(chunk)
+                bar.update(len(results))
+                yield results
+            return
+        done = 0
+        for attempt in range(2):
+            try:
+                for results in _pool(jobs).map(_align_chunk, chunks[done:]):
+                    done += 1
+                    bar.update(len(results))
+                    yield results
+                return
+            except BrokenProcessPool:  # a worker died (e.g. a decoder crash): new pool, go on once
+                _POOLS.pop(jobs, None)
+                if attempt:
+                    raise
+    finally:
+        bar.close()
+
+
+def align_items(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,
+                progress: bool = True) -> list[AlignResult]:
+    """Align many items in batches on a process pool; results in input order, errors as `AlignResult.error`."""
+    from corpus.align.model import load_model
+
+    load_model(model_dir)  # a missing or broken model is the caller's error: raise it once, here
+    return [r for chunk in iter_aligned(items, model_dir, jobs=jobs, progress=progress) for r in chunk]
