@@ -10,6 +10,8 @@ failed and why, then skip it or stop.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +21,12 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from corpus.fsutil import atomic_path
+from corpus.fsutil import atomic_write_bytes
 
 __all__ = [
     "AudioError", "AudioFileMissing", "EmptyAudioFile", "UndecodableAudio", "UnsupportedAudioFormat",
     "ZeroLengthAudio", "NonFiniteAudio", "AudioInfo", "audio_info", "load_audio", "save_audio", "resample",
-    "read_blocks", "to_int16", "from_int16", "check_finite", "FORMATS",
+    "read_blocks", "to_int16", "from_int16", "check_finite", "FORMATS", "encode_audio", "ogg_with_serial",
 ]
 
 
@@ -203,25 +205,76 @@ def from_int16(samples: np.ndarray) -> np.ndarray:
     return (np.asarray(samples, dtype=np.float32) / 32768.0).astype(np.float32)
 
 
-def save_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate_hz: int, *,
-               file_rate_hz: int | None = None) -> Path:
-    """Write mono `samples` atomically; the format comes from the extension.
+def _ogg_crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+        table.append(crc & 0xFFFFFFFF)
+    return tuple(table)
+
+
+_OGG_CRC = _ogg_crc_table()
+
+
+def ogg_with_serial(data: bytes, serial: int) -> bytes:
+    """The Ogg stream `data` with every page's serial number set to `serial` and its CRC recomputed.
+
+    libsndfile draws each Ogg stream's serial from a time-seeded generator, so encoding the same
+    samples twice gives files that differ in 4 header bytes per page (and the page CRCs). Fixing the
+    serial makes Ogg Vorbis/Opus output a pure function of the samples.
+    """
+    out = bytearray(data)
+    pos = 0
+    while pos < len(out):
+        if out[pos:pos + 4] != b"OggS" or pos + 27 > len(out):
+            raise ValueError(f"not an Ogg page at byte {pos}")
+        segments = out[pos + 26]
+        size = 27 + segments + sum(out[pos + 27:pos + 27 + segments])
+        if pos + size > len(out):
+            raise ValueError(f"truncated Ogg page at byte {pos}")
+        out[pos + 14:pos + 18] = (serial & 0xFFFFFFFF).to_bytes(4, "little")
+        out[pos + 22:pos + 26] = b"\0\0\0\0"
+        crc = 0
+        for byte in out[pos:pos + size]:
+            crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_CRC[(crc >> 24) ^ byte]
+        out[pos + 22:pos + 26] = crc.to_bytes(4, "little")
+        pos += size
+    return bytes(out)
+
+
+def encode_audio(samples: np.ndarray, sample_rate_hz: int, suffix: str, *, file_rate_hz: int | None = None,
+                 name: str = "<memory>") -> bytes:
+    """The bytes of mono `samples` encoded as `suffix` (".wav", ".flac", ".mp3", ".ogg", ".opus").
 
     WAV and FLAC are 16-bit PCM. Opus is written at 48 kHz unless `file_rate_hz` says otherwise (the
-    encoder accepts 8/12/16/24/48 kHz); MP3 keeps the input rate when the encoder accepts it.
+    encoder accepts 8/12/16/24/48 kHz); MP3 keeps the input rate when the encoder accepts it. The same
+    samples always give the same bytes (Ogg serials are derived from the samples).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = suffix.lower()
     if suffix not in FORMATS:
-        raise UnsupportedAudioFormat(path, f"cannot write {suffix!r}; expected one of {sorted(FORMATS)}")
+        raise UnsupportedAudioFormat(name, f"cannot write {suffix!r}; expected one of {sorted(FORMATS)}")
     major, subtype, rates = FORMATS[suffix]
-    samples = check_finite(np.asarray(samples, dtype=np.float32).reshape(-1), path)
+    samples = check_finite(np.asarray(samples, dtype=np.float32).reshape(-1), name)
     if samples.size == 0:
-        raise ZeroLengthAudio(path, "refusing to write an empty signal")
+        raise ZeroLengthAudio(name, "refusing to write an empty signal")
     out_hz = file_rate_hz or (48000 if suffix == ".opus" else sample_rate_hz)
     if rates is not None and out_hz not in rates:
-        raise UnsupportedAudioFormat(path, f"{suffix} cannot store {out_hz} Hz; use one of {rates}")
-    samples = np.clip(resample(samples, sample_rate_hz, out_hz), -1.0, 1.0)
-    with atomic_path(path) as tmp:
-        sf.write(tmp, samples, out_hz, format=major, subtype=subtype)
+        raise UnsupportedAudioFormat(name, f"{suffix} cannot store {out_hz} Hz; use one of {rates}")
+    samples = np.clip(resample(samples, sample_rate_hz, out_hz), -1.0, 1.0).astype(np.float32)
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, out_hz, format=major, subtype=subtype)
+    data = buffer.getvalue()
+    if major == "OGG":
+        data = ogg_with_serial(data, int.from_bytes(hashlib.sha256(samples.tobytes()).digest()[:4], "little"))
+    return data
+
+
+def save_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate_hz: int, *,
+               file_rate_hz: int | None = None) -> Path:
+    """Write mono `samples` atomically with `encode_audio`; the format comes from the extension."""
+    path = Path(path)
+    atomic_write_bytes(path, encode_audio(samples, sample_rate_hz, path.suffix, file_rate_hz=file_rate_hz,
+                                          name=str(path)))
     return path

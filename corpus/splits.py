@@ -3,6 +3,12 @@
 A speaker's split is a pure function of (seed, speaker id): a SHA-256 of both mapped to [0, 1) and
 cut at the cumulative shares. Adding speakers never moves existing ones, and every clip of a speaker
 lands in the same split, so no voice is heard in both training and test.
+
+Gender balance: because a speaker's split depends on nothing but its own id and the seed, every split
+receives, in expectation, the corpus's gender mix (for every keyword too). Counts are not evened out
+actively: that would make a speaker's split depend on the other speakers, so a later release with more
+speakers would move existing ones (and leak test voices into a retrained model's training data). The
+MSWC builder measures the balance instead (report.json, `split.gender_balance`).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
+import io
+
 import numpy as np
 import pytest
 import soundfile as sf
 
 from corpus.audio import (AudioFileMissing, EmptyAudioFile, NonFiniteAudio, UndecodableAudio,
-                          UnsupportedAudioFormat, ZeroLengthAudio, audio_info, from_int16, load_audio, read_blocks,
-                          resample, save_audio, to_int16)
+                          UnsupportedAudioFormat, ZeroLengthAudio, audio_info, encode_audio, from_int16, load_audio,
+                          ogg_with_serial, read_blocks, resample, save_audio, to_int16)
 
 
 def tone(seconds: float, rate: int = 16000, hz: float = 440.0) -> np.ndarray:
@@ -126,3 +128,26 @@ def test_save_is_atomic_on_failure(tmp_path):
     with pytest.raises(UnsupportedAudioFormat):
         save_audio(tmp_path / "a.opus", tone(0.1), 16000, file_rate_hz=44100)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ogg_output_is_byte_identical_across_processes(tmp_path):
+    # libsndfile draws a random Ogg serial per stream; encode_audio fixes it from the samples
+    import subprocess
+    import sys
+    script = ("import sys, numpy as np; from corpus.audio import encode_audio; "
+              "x = np.load(sys.argv[1]); sys.stdout.buffer.write(encode_audio(x, 16000, sys.argv[2]))")
+    x = tone(1.0)
+    np.save(tmp_path / "x.npy", x)
+    for suffix in (".opus", ".ogg"):
+        runs = [subprocess.run([sys.executable, "-c", script, str(tmp_path / "x.npy"), suffix], capture_output=True,
+                               check=True).stdout for _ in range(2)]
+        assert runs[0] == runs[1] == encode_audio(x, 16000, suffix)
+        assert encode_audio(x * 0.5, 16000, suffix) != runs[0]
+    raw = []
+    for _ in range(2):
+        buffer = io.BytesIO()
+        sf.write(buffer, x, 16000, format="OGG", subtype="OPUS")
+        raw.append(buffer.getvalue())
+    assert ogg_with_serial(raw[0], 7) == ogg_with_serial(raw[1], 7)
+    with pytest.raises(ValueError, match="not an Ogg page"):
+        ogg_with_serial(b"RIFF" + bytes(40), 1)

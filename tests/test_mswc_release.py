@@ -55,6 +55,9 @@ def test_deterministic(release, tmp_path):
                        jobs=1, progress=False)
     for name in ("lg_splits.csv", "metadata.json", "synthetic_truth.jsonl.gz"):
         assert (again / name).read_bytes() == (release / name).read_bytes()
+    clips = sorted(p.relative_to(release) for p in (release / "clips").rglob("*.opus"))
+    assert clips and clips == sorted(p.relative_to(again) for p in (again / "clips").rglob("*.opus"))
+    assert all((again / c).read_bytes() == (release / c).read_bytes() for c in clips)
 
 
 def test_cut_short_word_is_centered_faded_and_exact():

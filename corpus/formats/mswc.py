@@ -5,6 +5,8 @@
     <root>/<lang>/<lang>_{train,dev,test}.csv                    LINK,WORD,VALID,SPEAKER,GENDER
     <root>/<lang>/metadata.json                                  {lang: {language, number_of_words,
                                                                   wordcounts, filenames, version}}
+    <root>/<lang>/<lang>_scores.csv                              LINK,WORD,SCORE (our addition: the
+                                                                  outlier scores MSWC computed)
 
 LINK is `<word folder>/<file>` relative to `clips/`. SET is TRAIN/DEV/TEST, VALID True/False, GENDER
 MALE/FEMALE/OTHER/NAN. The published metadata.json holds every language in one dict; ours holds one
@@ -26,7 +28,7 @@ from corpus.fsutil import atomic_write_text
 
 __all__ = [
     "MswcClip", "MswcRelease", "SPLIT_COLUMNS", "SETS", "write_splits", "read_splits", "read_release",
-    "write_metadata", "mswc_gender", "MswcFormatError", "safe_link",
+    "write_metadata", "mswc_gender", "MswcFormatError", "safe_link", "SCORE_COLUMNS", "write_scores", "read_scores",
 ]
 
 SPLIT_COLUMNS = ("SET", "LINK", "WORD", "VALID", "SPEAKER", "GENDER")
@@ -153,3 +155,41 @@ def read_release(path: str | os.PathLike[str], language: str | None = None) -> M
         raise MswcFormatError(f"{path}: expected one <lang>_splits.csv, found {[c.name for c in candidates]}")
     language = candidates[0].name[: -len("_splits.csv")]
     return MswcRelease(root=path, language=language, clips=tuple(read_splits(candidates[0])))
+
+
+# Outlier scores (our addition; MSWC computed them but did not publish a file): `<lang>_scores.csv`
+# with LINK,WORD,SCORE, sorted by LINK. SCORE is the distance of the clip's embedding to the nearest
+# k-means centroid of its keyword: larger means more unlike the other clips of the word.
+SCORE_COLUMNS = ("LINK", "WORD", "SCORE")
+
+
+def write_scores(lang_dir: str | os.PathLike[str], language: str, scores: Iterable[tuple[str, str, float]]) -> Path:
+    """`<lang>_scores.csv` from (link, word, score) triples; scores written with 6 decimals."""
+    path = Path(lang_dir) / f"{language}_scores.csv"
+    rows = sorted(scores)
+    atomic_write_text(path, _csv_text(SCORE_COLUMNS, ((link, word, f"{score:.6f}") for link, word, score in rows)))
+    return path
+
+
+def read_scores(path: str | os.PathLike[str]) -> dict[str, tuple[str, float]]:
+    """{link: (word, score)} from a `<lang>_scores.csv`; malformed rows raise MswcFormatError."""
+    path = Path(path)
+    scores: dict[str, tuple[str, float]] = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = tuple(next(reader, ()))
+        if header != SCORE_COLUMNS:
+            raise MswcFormatError(f"{path}:1: header {header} is not {SCORE_COLUMNS}")
+        for number, row in enumerate(reader, start=2):
+            if len(row) != len(SCORE_COLUMNS):
+                raise MswcFormatError(f"{path}:{number}: {len(row)} fields, expected {len(SCORE_COLUMNS)}")
+            link, word, score = row
+            if not safe_link(link):
+                raise MswcFormatError(f"{path}:{number}: unsafe LINK {link!r}")
+            if link in scores:
+                raise MswcFormatError(f"{path}:{number}: duplicate LINK {link!r}")
+            try:
+                scores[link] = (word, float(score))
+            except ValueError:
+                raise MswcFormatError(f"{path}:{number}: SCORE {score!r} is not a number") from None
+    return scores
