@@ -26,14 +26,22 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
+import os
+import shutil
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from corpus.manifest import AlignedWord, Alignment
+from corpus.fsutil import atomic_write_text
+from corpus.manifest import AlignedWord, Alignment, Supervision
+from corpus.mswc.config import BuildConfig, content_hash
 from corpus.text import TextRules, normalize_words
 
-__all__ = ["TextGridTask", "textgrid_align", "AlignerTask", "aligner_align", "match_words", "confirm_mismatches"]
+__all__ = ["TextGridTask", "textgrid_align", "AlignerTask", "aligner_align", "match_words", "confirm_mismatches",
+           "train_fold_aligners", "align_fold", "AlignerUnavailable"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,3 +159,79 @@ def confirm_mismatches(results: list[dict], groups: dict[str, int], z: float) ->
         out[result["id"]] = (f"the aligner says the audio does not match the transcript (mismatch score "
                              f"{float(score):.3f}, {deviation:.1f} MADs from the median)") if deviation < -z else None
     return out
+
+
+class AlignerUnavailable(RuntimeError):
+    """The aligner cannot be trained (not installed, a bad aligner_config, nothing to train on)."""
+
+
+def align_fold(item_id: str, folds: int) -> int:
+    """The cross-fitting fold of a sentence: a hash of its id (stable, independent of the others)."""
+    digest = hashlib.sha256(f"align-fold:{item_id}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % max(1, folds)
+
+
+def _relative(path: str) -> str:
+    """The clip's name inside the Common Voice folder: the model cache key must not depend on where the
+    folder lives."""
+    return Path(path).name
+
+
+def train_fold_aligners(supervisions: list[Supervision], audio_paths: dict[str, str], *, language: str, cache: Path,
+                        config: BuildConfig, jobs: int | None, progress: bool) -> tuple[list[Path], float]:
+    """One aligner model per fold (`aligner_folds`), each trained on the other folds' sentences.
+
+    Cross-fitting: no sentence is aligned by a model that trained on it. A model fits the
+    transcripts it was trained on, wrong ones included, so its mismatch flag misses them on its own
+    training data (measured on synthetic lg trees with 5% wrong transcripts: about half of them
+    flagged by one model trained on everything, all of them with two folds, for about the same
+    total training time, since each fold's model trains on half the sentences). Silent
+    clips are never trained on. Models are cached by content in `.work/aligner-models/<hash of the
+    training sentences and config>/`, so rerunning `align` with another `keep_mismatched` or
+    `drop_silent`, or in a copy of the work folder, reuses them.
+    """
+    try:
+        from corpus.align import AlignerConfig, AlignItem, train_aligner
+    except ImportError as error:
+        raise AlignerUnavailable(f"the forced aligner (corpus.align) is not available ({error}); import "
+                                 "alignments with --textgrids DIR instead") from None
+    overrides = {name: tuple(value) if isinstance(value, list) else value
+                 for name, value in config.aligner_config}
+    try:
+        aligner_config = AlignerConfig(**overrides) if overrides else None
+    except (TypeError, ValueError) as error:
+        raise AlignerUnavailable(f"aligner_config: {error}") from None
+    trainable = [s for s in supervisions if not s.custom.get("silent")]
+    folds = config.aligner_folds
+    if folds > 1 and len({align_fold(s.id, folds) for s in trainable}) < folds:
+        folds = 1  # a corpus too small to split
+    plans = []
+    for fold in range(folds):
+        training = [s for s in trainable if folds == 1 or align_fold(s.id, folds) != fold]
+        if not training:
+            raise AlignerUnavailable("no sentences left to train the aligner on")
+        key = content_hash({"language": language, "config": aligner_config.to_json() if aligner_config else None,
+                            "items": [[s.id, _relative(audio_paths[s.recording_id]), s.text] for s in training]})[:20]
+        plans.append((key, training))
+    wanted = {key for key, _ in plans}
+    if cache.exists():  # models of other sentence sets or configs
+        for entry in cache.iterdir():
+            if entry.name.split(".")[0] not in wanted:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    models: list[Path] = []
+    seconds = 0.0
+    for key, training in plans:
+        done = cache / f"{key}.done"
+        if done.exists():
+            models.append(cache / done.read_text(encoding="utf-8").strip())
+            continue
+        shutil.rmtree(cache / key, ignore_errors=True)
+        items = [AlignItem(id=s.id, audio_path=audio_paths[s.recording_id], words=tuple(s.text.split()))
+                 for s in training]
+        started = time.perf_counter()
+        trained = Path(train_aligner(items, language=language, out_dir=str(cache / key),
+                                     config=aligner_config, jobs=jobs, progress=progress))
+        seconds += time.perf_counter() - started
+        atomic_write_text(done, Path(os.path.relpath(trained.resolve(), cache.resolve())).as_posix() + "\n")
+        models.append(trained)
+    return models, seconds

@@ -9,11 +9,12 @@ the config: it never changes what is written.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BuildConfig", "STAGES", "STAGE_FIELDS", "config_to_json", "config_from_json"]
+__all__ = ["BuildConfig", "STAGES", "STAGE_FIELDS", "config_to_json", "config_from_json", "content_hash"]
 
 # The order the stages run in. Scoring comes before the split files are written because
 # `drop_outliers` needs the scores; the split assignment itself does not depend on them.
@@ -127,3 +128,8 @@ def config_from_json(text: str) -> BuildConfig:
     if "aligner_config" in data:
         data["aligner_config"] = tuple(tuple(pair) for pair in data["aligner_config"])
     return BuildConfig(**data)
+
+
+def content_hash(data: Any) -> str:
+    """SHA-256 of JSON data with sorted keys: the identity of a stage's inputs or of a trained model."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()

@@ -25,7 +25,6 @@ Bad input is reported per item (id, reason, detail) in `report.json` and skipped
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from tqdm import tqdm
 from corpus.fsutil import atomic_write_text, sha256_file
 from corpus.manifest import (Alignment, CheckpointLog, Recording, Supervision, read_jsonl, read_manifest,
                              validate_supervisions, write_jsonl, write_manifest)
-from corpus.mswc.config import STAGE_FIELDS, STAGES, BuildConfig, config_to_json
+from corpus.mswc.config import STAGE_FIELDS, STAGES, BuildConfig, config_to_json, content_hash
 
 __all__ = ["build_mswc", "BuildError", "BuildStopped", "ValidationFailed", "read_report", "read_clip_records",
            "summary_table"]
@@ -63,10 +62,6 @@ class ValidationFailed(BuildError):
     def __init__(self, message: str, problems: list[dict]) -> None:
         super().__init__(message)
         self.problems = problems
-
-
-def _hash(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:
@@ -172,7 +167,7 @@ class _Build:
         if stage == "ingest":
             tsv = self.cv_dir / f"{self.config.tsv}.tsv"
             extra["tsv_sha256"] = sha256_file(tsv) if tsv.exists() else None
-        return _hash({"stage": stage, "fields": fields, "extra": extra, "previous": previous})
+        return content_hash({"stage": stage, "fields": fields, "extra": extra, "previous": previous})
 
     def run_items(self, stage: str, name: str, func: Callable, tasks: list, key: Callable[[Any], str], *,
                   unit: str, check: Callable[[dict], None] | None = None,
@@ -362,8 +357,8 @@ class _Build:
                                                       "distinct": len(result.excluded_words)})
 
     def stage_align(self) -> dict:
-        from corpus.mswc.align_stage import (AlignerTask, TextGridTask, aligner_align, confirm_mismatches,
-                                             textgrid_align)
+        from corpus.mswc.align_stage import (AlignerTask, TextGridTask, align_fold, aligner_align,
+                                             confirm_mismatches, textgrid_align)
         from corpus.mswc.normalize import text_rules
 
         section = _Section("align", self.config.on_error)
@@ -421,64 +416,17 @@ class _Build:
         return section.finish(len(supervisions), len(alignments), mismatched_kept=mismatched_kept, **extra)
 
     def train_aligners(self, supervisions: list[Supervision], recordings: dict[str, Recording]) -> list[Path]:
-        """One aligner model per fold (`aligner_folds`), each trained on the other folds' sentences.
+        from corpus.mswc.align_stage import AlignerUnavailable, train_fold_aligners
 
-        Cross-fitting: no sentence is aligned by a model that trained on it. A model fits the
-        transcripts it was trained on, wrong ones included, so its mismatch flag misses them on its own
-        training data (measured on synthetic lg trees with 5% wrong transcripts: about half of them
-        flagged by one model trained on everything, all of them with two folds, for about the same
-        total training time, since each fold's model trains on half the sentences). Silent
-        clips are never trained on. Models are cached by content in `.work/aligner-models/<hash of the
-        training sentences and config>/`, so rerunning `align` with another `keep_mismatched` or
-        `drop_silent`, or in a copy of the work folder, reuses them.
-        """
         try:
-            from corpus.align import AlignerConfig, AlignItem, train_aligner
-        except ImportError as error:
-            raise BuildError(f"the forced aligner (corpus.align) is not available ({error}); import alignments "
-                             "with --textgrids DIR instead") from None
-        overrides = {name: tuple(value) if isinstance(value, list) else value
-                     for name, value in self.config.aligner_config}
-        try:
-            aligner_config = AlignerConfig(**overrides) if overrides else None
-        except (TypeError, ValueError) as error:
-            raise BuildError(f"aligner_config: {error}") from None
-        trainable = [s for s in supervisions if not s.custom.get("silent")]
-        folds = self.config.aligner_folds
-        if folds > 1 and len({align_fold(s.id, folds) for s in trainable}) < folds:
-            folds = 1  # a corpus too small to split
-        cache = self.work / "aligner-models"
-        plans = []
-        for fold in range(folds):
-            training = [s for s in trainable if folds == 1 or align_fold(s.id, folds) != fold]
-            if not training:
-                raise BuildError("no sentences left to train the aligner on")
-            key = _hash({"language": self.language, "config": aligner_config.to_json() if aligner_config else None,
-                         "items": [[s.id, recordings[s.recording_id].path, s.text] for s in training]})[:20]
-            plans.append((key, training))
-        wanted = {key for key, _ in plans}
-        if cache.exists():  # models of other sentence sets or configs
-            for entry in cache.iterdir():
-                if entry.name.split(".")[0] not in wanted:
-                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        models: list[Path] = []
-        seconds = 0.0
-        for key, training in plans:
-            done = cache / f"{key}.done"
-            if done.exists():
-                models.append(cache / done.read_text(encoding="utf-8").strip())
-                continue
-            shutil.rmtree(cache / key, ignore_errors=True)
-            items = [AlignItem(id=s.id, audio_path=str(self.cv_dir / recordings[s.recording_id].path),
-                               words=tuple(s.text.split()), start_s=0.0, duration_s=None) for s in training]
-            started = time.perf_counter()
-            trained = Path(train_aligner(items, language=self.language, out_dir=str(cache / key),
-                                         config=aligner_config, jobs=self.jobs, progress=self.progress))
-            seconds += time.perf_counter() - started
-            atomic_write_text(done, Path(os.path.relpath(trained.resolve(), cache.resolve())).as_posix() + "\n")
-            models.append(trained)
+            models, seconds = train_fold_aligners(
+                supervisions, {rid: str(self.cv_dir / r.path) for rid, r in recordings.items()},
+                language=self.language, cache=self.work / "aligner-models", config=self.config, jobs=self.jobs,
+                progress=self.progress)
+        except AlignerUnavailable as error:
+            raise BuildError(str(error)) from None
         if seconds:
-            self.timings["align_training"] = {"seconds": round(seconds, 3), "items": sum(len(t) for _, t in plans)}
+            self.timings["align_training"] = {"seconds": round(seconds, 3), "items": len(supervisions)}
         return models
 
     def stage_extract(self) -> dict:
@@ -587,12 +535,6 @@ class _Build:
         bad_clips = {p["item"] for p in problems if p["reason"] in ("bad_duration", "unreadable_clip", "bad_format")}
         return section.finish(counts["rows"], counts["checked"] - len(bad_clips), valid=not problems,
                               clips_on_disk=counts["clips"])
-
-
-def align_fold(item_id: str, folds: int) -> int:
-    """The cross-fitting fold of a sentence: a hash of its id (stable, independent of the others)."""
-    digest = hashlib.sha256(f"align-fold:{item_id}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % max(1, folds)
 
 
 def summary_table(report: dict, timings: dict | None = None) -> str:
