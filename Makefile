@@ -41,11 +41,13 @@ $(STAMP): pyproject.toml
 java:  ## make sure a Java runtime exists for Spark (installs Debian's headless JRE when missing)
 	@bash tools/ensure_java.sh
 
+# --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
+# is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
 test: setup java  ## run the whole test suite (what CI runs)
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup tests
+	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
 test-fast: setup  ## the tests that train nothing and start no Spark
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup -m "not slow" tests
+	$(PY) -m pytest -n $(JOBS) --dist loadscope -m "not slow" tests
 
 train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \

@@ -27,7 +27,7 @@ from corpus.manifest import Alignment, read_jsonl, read_manifest
 from corpus.synth import SpeakerBank, synthesize
 from corpus.text import normalize_words, rules_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("align")]
+pytestmark = pytest.mark.slow
 
 NOISE = NoisePlan(noisy_share=1.0, snr_db=(15.0, 25.0), noise_kinds=("white", "pink"), reverb_share=0.3)
 SMALL = AlignerConfig(gmm_mixtures=(1, 1, 2, 4), mlp_rounds=2, mlp_hidden=(128, 128), mlp_epochs=(4, 2),

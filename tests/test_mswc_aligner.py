@@ -16,7 +16,7 @@ from corpus.text import normalize_words, rules_for
 from corpus.demo.common_voice import SynthCVConfig
 from test_mswc_common import synthetic_cv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mswc")]
+pytestmark = pytest.mark.slow
 
 SMALL = (("gmm_mixtures", (1, 1, 2, 4)), ("mlp_rounds", 2), ("mlp_hidden", (128, 128)), ("mlp_epochs", (4, 2)),
          ("calibration_share", 0.15))

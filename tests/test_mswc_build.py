@@ -25,7 +25,7 @@ from corpus.mswc import BuildError, BuildStopped, build_mswc, read_clip_records,
 from corpus.mswc.cli import register
 from test_mswc_common import REPEATED_ID, built_release, planted, release_files, synthetic_cv, test_config
 
-pytestmark = pytest.mark.xdist_group("mswc")
+
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from corpus.mswc import build_mswc, read_report
 from corpus.mswc.engines import java_version
 from test_mswc_common import built_release, release_files, synthetic_cv, test_config
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mswc")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.skipif(java_version() is None, reason="Spark needs Java: run `make java`")

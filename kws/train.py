@@ -1,0 +1,471 @@
+"""`python -m kws train`: the pipeline behind `make train-kws LANG=lg [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]`.
+
+1. Data for the target language: `--data` (an MSWC-layout folder, or a Common Voice language folder that
+   the MSWC builder `corpus.mswc` turns into one), else `data/mswc/<lang>/` when present, else the
+   synthetic demo corpus `data/demo/mswc/<lang>/` (espeak-ng speech, built once and reused; the summary
+   says plainly that the data is synthetic).
+2. The multilingual embedding: trained on the embedding languages' trees (`--embedding-data`, else
+   `data/mswc/<l>/`, else synthetic demo trees), cached under `models/embeddings/<backbone>-<key>/` where
+   the key covers the config and the exact clip list, and reused on the next run.
+3. A K-shot model for the keywords (default for lg: akawuka, senyiga, okugema; otherwise the language's
+   demo keywords or its most frequent words), with the shots from TRAIN speakers.
+4. Evaluation on held-out speakers: accuracy, per-class F1, confusion matrix on DEV+TEST clips; a noisy
+   DEV-speaker stream to choose the operating threshold (lowest FRR at <= `target_fa_per_hour`), and a
+   TEST-speaker stream for the FRR / FA-per-hour figures at that threshold.
+5. int8 export (LiteRT reference check, float vs int8 accuracy), arena estimate, C sources, and
+   everything written to `models/kws-<lang>/` (see kws.bundle), then a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from corpus.cli import UserError, positive_int
+from corpus.formats.mswc import MswcRelease
+from kws.common import determinism_note, stable_hash, to_jsonable
+from kws.data import DataError, open_tree
+from kws.embedding import EmbeddingConfig
+
+__all__ = ["TrainConfig", "DemoConfig", "run_train", "register", "DEFAULT_KEYWORDS", "EMBEDDING_LANGUAGES",
+           "resolve_target", "default_keywords"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEYWORDS = {"lg": ("akawuka", "senyiga", "okugema")}  # COVID-19 radio monitoring in Uganda
+EMBEDDING_LANGUAGES = ("en", "es", "de", "sw")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoConfig:
+    """Sizes of the synthetic demo corpus (per language)."""
+
+    embedding_words: int = 40
+    embedding_clips_per_word: int = 30
+    target_words: int = 24
+    target_clips_per_word: int = 40
+    speakers: int = 40
+    seed: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    language: str
+    keywords: tuple[str, ...] = ()
+    shots: int = 5
+    data: str | None = None
+    embedding_data: str | None = None
+    embedding_languages: tuple[str, ...] = EMBEDDING_LANGUAGES
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    fine_tune_layers: int = -1  # fine-tune the embedding with the shots: -1 all layers, N the last N, 0 frozen
+    fine_tune_epochs: int = 10
+    augmentations_per_shot: int = 40
+    negative_speech_s: float = 240.0  # running speech without the keywords, cut into unknown windows
+    stream_minutes: float = 15.0  # each of the DEV and TEST streams (1 FA in 15 min is 4 FA/h)
+    target_fa_per_hour: float = 0.5
+    demo: DemoConfig = field(default_factory=DemoConfig)
+    seed: int = 0
+
+
+@dataclass
+class ResolvedData:
+    release: MswcRelease
+    synthetic: bool
+    origin: str  # what was done to get it
+
+
+def _is_synthetic(release: MswcRelease) -> bool:
+    return (release.root / "synthetic_truth.jsonl.gz").exists()
+
+
+def _demo_tree(language: str, out_root: Path, *, words: int, clips: int, speakers: int, seed: int,
+               include: tuple[str, ...], jobs: int | None, say: Callable[[str], None]) -> ResolvedData:
+    from corpus.demo.mswc import SynthMswcConfig, synth_mswc
+    from corpus.demo.text import DemoText
+
+    lang_dir = out_root / language
+    if (lang_dir / f"{language}_splits.csv").exists():
+        return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus reused from {lang_dir}")
+    try:
+        DemoText.load(language)
+    except ValueError as error:
+        raise UserError(f"no data for language {language!r} and no demo text to synthesize it: {error}") from None
+    say(f"building the SYNTHETIC demo corpus for {language} (espeak-ng speech, {words} words x {clips} clips) "
+        f"in {lang_dir} ...")
+    try:
+        synth_mswc(SynthMswcConfig(language=language, words=words, clips_per_word=clips, speakers=speakers, seed=seed,
+                                   include=include), out_root, jobs=jobs, progress=False)
+    except ValueError as error:
+        raise UserError(f"cannot build the demo corpus for {language}: {error}") from None
+    return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus built in {lang_dir}")
+
+
+def _looks_like_common_voice(path: Path, language: str) -> Path | None:
+    from corpus.formats.common_voice import find_cv_language_dir
+
+    try:
+        return find_cv_language_dir(path, language)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def resolve_target(config: TrainConfig, data_root: Path, *, jobs: int | None, say: Callable[[str], None]
+                   ) -> ResolvedData:
+    language = config.language
+    if config.data:
+        path = Path(config.data)
+        if not path.exists():
+            raise UserError(f"DATA={path}: no such folder")
+        if (path / f"{language}_splits.csv").exists() or (path / language / f"{language}_splits.csv").exists():
+            try:
+                release = open_tree(path, language)
+            except DataError as error:
+                raise UserError(str(error)) from None
+            return ResolvedData(release, _is_synthetic(release), f"MSWC-layout data from {release.root}")
+        other = sorted(p.name for p in path.glob("*_splits.csv")) + sorted(p.name for p in path.glob("*/*_splits.csv"))
+        if other:
+            raise UserError(f"DATA={path} is MSWC-layout data, but not for {language!r} (found {', '.join(other)})")
+        cv_dir = _looks_like_common_voice(path, language)
+        if cv_dir is not None:
+            try:
+                from corpus.mswc import BuildConfig, build_mswc
+            except ImportError:
+                raise UserError(f"DATA={path} is a Common Voice folder ({cv_dir}); turning it into keyword clips needs "
+                                "the MSWC builder (corpus.mswc), which is not available in this checkout. Build the "
+                                "MSWC tree elsewhere and pass it as DATA") from None
+            say(f"building MSWC-layout keyword clips from the Common Voice folder {cv_dir} ...")
+            built = build_mswc(cv_dir, language, data_root / "mswc-built", BuildConfig(), engine="local", jobs=jobs,
+                               progress=True)
+            release = open_tree(built)
+            return ResolvedData(release, _is_synthetic(release) or (cv_dir / "synthetic_truth.jsonl.gz").exists(),
+                                f"MSWC builder run on {cv_dir} -> {built}")
+        raise UserError(f"DATA={path} is neither an MSWC-layout folder (<lang>/<lang>_splits.csv and clips/<word>/...) "
+                        f"nor a Common Voice language folder (validated.tsv and clips/, or cv-corpus-*/{language}/)")
+    real = data_root / "mswc" / language
+    if (real / f"{language}_splits.csv").exists():
+        release = open_tree(real)
+        return ResolvedData(release, _is_synthetic(release), f"MSWC-layout data found in {real}")
+    include = config.keywords or DEFAULT_KEYWORDS.get(language, ())
+    default = tuple(DEFAULT_KEYWORDS.get(language, ()))
+    folder = data_root / "demo" / "mswc" if not config.keywords or set(config.keywords) <= set(default) \
+        else data_root / "demo" / f"mswc-{stable_hash(sorted(config.keywords), length=8)}"
+    if (folder / language / f"{language}_splits.csv").exists() and config.keywords:
+        release = open_tree(folder / language)
+        if not set(config.keywords) <= set(release.words()):
+            folder = data_root / "demo" / f"mswc-{stable_hash(sorted(config.keywords), length=8)}"
+    say(f"no DATA given and nothing under {data_root}/mswc/{language}: using the SYNTHETIC demo corpus")
+    demo = config.demo
+    return _demo_tree(language, folder, words=demo.target_words, clips=demo.target_clips_per_word,
+                      speakers=demo.speakers, seed=demo.seed, include=tuple(include), jobs=jobs, say=say)
+
+
+def resolve_embedding_trees(config: TrainConfig, data_root: Path, *, jobs: int | None, say: Callable[[str], None]
+                            ) -> tuple[dict[str, MswcRelease], bool]:
+    trees, synthetic = {}, False
+    for language in config.embedding_languages:
+        if config.embedding_data:
+            try:
+                trees[language] = open_tree(config.embedding_data, language)
+            except DataError as error:
+                raise UserError(f"embedding data: {error}") from None
+        elif (data_root / "mswc" / language / f"{language}_splits.csv").exists():
+            trees[language] = open_tree(data_root / "mswc" / language)
+        else:
+            demo = config.demo
+            resolved = _demo_tree(language, data_root / "demo" / "mswc", words=demo.embedding_words,
+                                  clips=demo.embedding_clips_per_word, speakers=demo.speakers, seed=demo.seed,
+                                  include=(), jobs=jobs, say=say)
+            trees[language] = resolved.release
+        synthetic = synthetic or _is_synthetic(trees[language])
+    return trees, synthetic
+
+
+def default_keywords(release: MswcRelease, exclude: set[str], count: int = 3) -> tuple[str, ...]:
+    language = release.language
+    words = set(release.words())
+    if language in DEFAULT_KEYWORDS and set(DEFAULT_KEYWORDS[language]) <= words:
+        return DEFAULT_KEYWORDS[language]
+    try:
+        from corpus.demo.text import DemoText
+        demo = [w for w in DemoText.load(language).keywords if w in words and f"{language}/{w}" not in exclude]
+    except ValueError:
+        demo = []
+    if len(demo) >= count:
+        return tuple(demo[:count])
+    counts: dict[str, int] = {}
+    for clip in release.by_set("TRAIN"):
+        if clip.valid:
+            counts[clip.word] = counts.get(clip.word, 0) + 1
+    ranked = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if f"{language}/{w}" not in exclude]
+    return tuple(ranked[:count])
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: str | Path = "data",
+              models_root: str | Path = "models", jobs: int | None = None, verbose: bool = True,
+              say: Callable[[str], None] = print) -> dict:
+    """Run the whole pipeline; returns the report (also written to <out>/report.json)."""
+    from export.arena import estimate_arena
+    from export.quantize import ExportError, LiteRtModel, accuracy_int8_vs_float, to_int8_tflite
+    from kws import bundle
+    from kws.data import make_noise_bank
+    from kws.embedding import Embedding, embedding_key, train_embedding
+    from kws.evaluate import choose_threshold, frr_fa_curve, plot_confusion, plot_curve, plot_f1
+    from kws.fewshot import (FewShotConfig, check_keywords, choose_shots, evaluate_model, evaluation_set,
+                             train_fewshot)
+    from kws.models import describe
+    from kws.streaming import StreamingConfig
+    from kws.streams import StreamConfig, make_stream, running_speech, write_stream
+
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+    data_root, models_root = Path(data_root), Path(models_root)
+    if not config.language or not config.language.replace("-", "").isalnum():
+        raise UserError(f"language code {config.language!r} is not valid (e.g. lg, en, sw)")
+    out = Path(out) if out is not None else models_root / f"kws-{config.language}"
+    cache_dir = data_root / "cache" / "kws"
+
+    mark = time.perf_counter()
+    target = resolve_target(config, data_root, jobs=jobs, say=say)
+    release = target.release
+
+    # keywords
+    keywords = tuple(config.keywords)
+    if not keywords:
+        keywords = default_keywords(release, set())
+        if not keywords:
+            raise UserError(f"{release.root}: no words to choose default keywords from")
+    try:
+        check_keywords(release, keywords)
+        for keyword in keywords:  # before any training: every keyword needs K TRAIN clips
+            choose_shots(release, keyword, config.shots, seed=config.seed)
+    except DataError as error:
+        raise UserError(str(error)) from None
+    trees, embedding_synthetic = resolve_embedding_trees(config, data_root, jobs=jobs, say=say)
+    stages["data_s"] = time.perf_counter() - mark
+    # keywords of a language the embedding trains on must stay unseen by it (only then: the excluded words
+    # are part of the embedding's cache key)
+    unseen = {f"{config.language}/{k}" for k in keywords} if config.language in trees else set()
+    embedding_config = replace(config.embedding, seed=config.seed,
+                               exclude_words=tuple(sorted({*config.embedding.exclude_words, *unseen})))
+    say(f"keywords ({config.language}): {', '.join(keywords)}; {config.shots} shots each from TRAIN speakers")
+
+    # embedding (cached)
+    mark = time.perf_counter()
+    noise = make_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
+                            background_dirs=[release.root, *(t.root for t in trees.values())])
+    try:
+        key = embedding_key(trees, embedding_config)
+    except DataError as error:
+        raise UserError(f"embedding data: {error}") from None
+    embedding_dir = models_root / "embeddings" / f"{embedding_config.backbone}-{key}"
+    if (embedding_dir / "report.json").exists():
+        embedding = Embedding.load(embedding_dir)
+        embedding_origin = f"reused from {embedding_dir}"
+        say(f"embedding: {embedding_origin}")
+    else:
+        say(f"training the embedding ({describe(embedding_config.model_config())}) on "
+            f"{', '.join(sorted(trees))} -> {embedding_dir} ...")
+        embedding = train_embedding(trees, embedding_config, embedding_dir, noise=noise, cache_dir=cache_dir,
+                                    jobs=jobs, verbose=verbose)
+        embedding_origin = f"trained into {embedding_dir}"
+    stages["embedding_s"] = time.perf_counter() - mark
+    seen = [k for k in keywords if f"{config.language}/{k}" in embedding.words]
+    if seen:
+        say(f"note: {', '.join(seen)} were embedding training words; results will be optimistic")
+
+    # few-shot model
+    mark = time.perf_counter()
+    fewshot_config = FewShotConfig(keywords=keywords, shots=config.shots, seed=config.seed,
+                                   fine_tune_layers=config.fine_tune_layers,
+                                   augmentations_per_shot=config.augmentations_per_shot)
+    fewshot_config = replace(fewshot_config, fine_tune=replace(fewshot_config.fine_tune,
+                                                               epochs=config.fine_tune_epochs))
+    negatives = None
+    if config.negative_speech_s > 0:
+        negatives = running_speech(release, keywords, config.negative_speech_s, seed=config.seed, jobs=jobs)
+    try:
+        trained = train_fewshot(embedding.encoder, release, fewshot_config,
+                                unknown_trees=[t for l, t in sorted(trees.items()) if l != release.language],
+                                noise=noise, cache_dir=cache_dir, jobs=jobs, verbose=verbose,
+                                negative_audio=negatives)
+    except DataError as error:
+        raise UserError(str(error)) from None
+    model, labels = trained.model, trained.labels
+    stages["fewshot_s"] = time.perf_counter() - mark
+
+    # held-out clips
+    mark = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    eval_x, eval_y, eval_ids = evaluation_set(release, keywords, noise, cache_dir=cache_dir, jobs=jobs,
+                                              seed=config.seed)
+    if not np.any(eval_y >= 2):
+        raise UserError(f"{release.root}: no DEV/TEST clips of {', '.join(keywords)} to evaluate on held-out speakers")
+    metrics = evaluate_model(model, eval_x, eval_y, labels)
+    plot_confusion(metrics, out / "confusion.png", title=f"{config.language} keywords, held-out speakers")
+    plot_f1(metrics, out / "f1.png")
+    stages["evaluate_s"] = time.perf_counter() - mark
+
+    # int8 export
+    mark = time.perf_counter()
+    try:
+        tflite = to_int8_tflite(model, trained.representative)
+    except ExportError as error:
+        raise UserError(f"int8 export failed: {error}") from None
+    quant = accuracy_int8_vs_float(model, tflite, eval_x, eval_y)
+    arena = estimate_arena(tflite)
+    stages["export_s"] = time.perf_counter() - mark
+
+    # streams: DEV speakers choose the threshold, TEST speakers report
+    mark = time.perf_counter()
+    streaming = StreamingConfig(labels=labels)
+    lite = LiteRtModel(tflite, reference=False)
+    stream_noise = make_noise_bank(seed=config.seed + 101, babble_languages=config.embedding_languages[1:2])
+    stream_results = {}
+    for split, seed in (("DEV", config.seed + 201), ("TEST", config.seed + 202)):
+        stream = make_stream(release, keywords, stream_noise,
+                             StreamConfig(duration_s=config.stream_minutes * 60, seed=seed), jobs=jobs, sets=(split,))
+        scores, times = _stream_scores(lite, stream.audio, streaming)
+        curve = frr_fa_curve(scores, times, stream.occurrences, stream.duration_s, streaming)
+        stream_results[split] = (stream, curve)
+    dev_stream, dev_curve = stream_results["DEV"]
+    chosen, met = choose_threshold(dev_curve, config.target_fa_per_hour)
+    streaming = replace(streaming, detection_threshold=chosen.threshold)
+    test_stream, test_curve = stream_results["TEST"]
+    at_threshold = next(p for p in test_curve if p.threshold == chosen.threshold)
+    test_best, test_met = choose_threshold(test_curve, 1.0)
+    plot_curve(test_curve, at_threshold, out / "frr_fa.png", target_fa_per_hour=config.target_fa_per_hour,
+               title=f"{config.language} TEST-speaker stream ({test_stream.duration_s / 60:.0f} min, noisy)")
+    example = out / "example_stream.wav"
+    first_minute = replace(test_stream, audio=test_stream.audio[:60 * 16000],
+                           occurrences=[o for o in test_stream.occurrences if o.end_ms < 60000])
+    write_stream(first_minute, example)
+    stages["streams_s"] = time.perf_counter() - mark
+
+    stages["total_s"] = time.perf_counter() - started
+    synthetic = target.synthetic or embedding_synthetic
+    report = {
+        "language": config.language, "keywords": list(keywords), "labels": list(labels), "shots": config.shots,
+        "data": {"target": str(release.root), "origin": target.origin, "synthetic": target.synthetic,
+                 "embedding_synthetic": embedding_synthetic, "embedding_trees": {l: str(t.root) for l, t in trees.items()}},
+        "embedding": {"path": str(embedding.path), "origin": embedding_origin, **{
+            k: embedding.report.get(k) for k in ("model", "languages", "words", "dev_accuracy", "parameters")}},
+        "heldout_clips": metrics,
+        "int8": {**asdict(quant), "accuracy_drop_points": round(quant.accuracy_drop_points, 3),
+                 "arena": arena.as_dict(), "resolver": "LiteRT BUILTIN_REF (reference kernels)"},
+        "streaming": {
+            "config": to_jsonable(streaming), "threshold_chosen_on": "DEV-speaker stream",
+            "target_fa_per_hour": config.target_fa_per_hour, "target_met_on_dev": met,
+            "dev": {"minutes": round(dev_stream.duration_s / 60, 2), "occurrences": len(dev_stream.occurrences),
+                    "at_threshold": asdict(chosen)},
+            "test": {"minutes": round(test_stream.duration_s / 60, 2), "occurrences": len(test_stream.occurrences),
+                     "at_threshold": asdict(at_threshold), "frr_at_1_fa_per_hour": test_best.frr,
+                     "curve": [asdict(p) for p in test_curve]},
+            "scored_with": "int8 model in LiteRT (default kernels), whole-stream front end",
+        },
+        "seconds": {k: round(v, 1) for k, v in stages.items()},
+        "determinism": determinism_note(),
+        "config": to_jsonable(config),
+    }
+    bundle.save_bundle(out, model=model, tflite=tflite, streaming=streaming, report=report, config={
+        "train": config, "fewshot": fewshot_config, "embedding": embedding_config,
+        "embedding_path": str(embedding.path)}, files={
+        "files_shots.tsv": ["keyword\tid", *(f"{k}\t{i}" for k, ids in trained.shots.items() for i in ids)],
+        "files_unknown.tsv": ["id", *trained.unknown_ids],
+        "files_eval.tsv": ["id\tlabel", *(f"{i}\t{labels[y]}" for i, y in zip(eval_ids, eval_y))]})
+    _summary(report, out, synthetic, say)
+    return report
+
+
+def _stream_scores(lite, audio: np.ndarray, streaming) -> tuple[np.ndarray, np.ndarray]:
+    from kws.features import features_int8
+    from kws.streaming import sliding_windows
+
+    q = features_int8(audio, streaming.frontend)
+    windows, ends = sliding_windows(q, streaming)
+    return lite.scores(windows), streaming.window_time_ms(ends)
+
+
+def _summary(report: dict, out: Path, synthetic: bool, say: Callable[[str], None]) -> None:
+    m, q, s = report["heldout_clips"], report["int8"], report["streaming"]
+    keywords = report["keywords"]
+    f1 = ", ".join(f"{k} {m['per_class'][k]['f1']:.2f}" for k in keywords)
+    test = s["test"]["at_threshold"]
+    seconds = report["seconds"]
+    lines = [
+        "",
+        f"== keyword spotter for {report['language']}: {', '.join(keywords)} ({report['shots']} shots each) ==",
+        ("data: SYNTHETIC (espeak-ng speech generated by this suite, not real recordings): "
+         if synthetic else "data: ") + report["data"]["origin"],
+        f"embedding: {report['embedding']['model']} on {report['embedding']['words']} words in "
+        f"{', '.join(report['embedding']['languages'])}, held-out word accuracy {report['embedding']['dev_accuracy']} "
+        f"({report['embedding']['origin']})",
+        f"held-out speakers (DEV+TEST clips): accuracy {m['accuracy']:.3f}; F1 {f1}",
+        f"int8: {q['model_bytes']:,} bytes, accuracy {q['int8_accuracy']:.3f} vs float {q['float_accuracy']:.3f} "
+        f"(drop {q['accuracy_drop_points']:.1f} points); tensor arena ~{q['arena']['arena_bytes']:,} bytes (estimate)",
+        f"streaming (TEST speakers, {s['test']['minutes']:.0f} min noisy stream, {s['test']['occurrences']} keywords): "
+        f"threshold {test['threshold']} (chosen on DEV for <= {s['target_fa_per_hour']} FA/h) -> FRR {test['frr']:.3f}, "
+        f"{test['fa_per_hour']:.1f} FA/h",
+        f"wrote {out}/: model.keras, model_int8.tflite, labels.txt, streaming.json, report.json, confusion.png, "
+        f"f1.png, frr_fa.png, c/",
+        f"try it: python -m kws detect --model {out} {out}/example_stream.wav",
+        f"time: {_minutes(seconds['total_s'])} (data {_minutes(seconds['data_s'])}, embedding "
+        f"{_minutes(seconds['embedding_s'])}, few-shot {_minutes(seconds['fewshot_s'])}, streams "
+        f"{_minutes(seconds['streams_s'])})",
+    ]
+    say("\n".join(lines))
+
+
+def _main(args: argparse.Namespace) -> int:
+    logging.getLogger("kws").setLevel(logging.INFO)
+    from kws.common import quiet_tensorflow
+
+    quiet_tensorflow()
+    embedding = EmbeddingConfig(backbone=args.backbone)
+    if args.embedding_epochs:
+        embedding = replace(embedding, fit=replace(embedding.fit, epochs=args.embedding_epochs))
+    keywords = tuple(w for item in (args.keywords or []) for w in item.split())
+    config = TrainConfig(language=args.lang.strip(), keywords=keywords, shots=args.shots, data=args.data,
+                         embedding_data=args.embedding_data, seed=args.seed, fine_tune_layers=args.fine_tune,
+                         stream_minutes=args.stream_minutes, embedding=embedding,
+                         embedding_languages=tuple(args.embedding_langs.split(",")))
+    run_train(config, out=args.out, data_root=args.data_root, models_root=args.models_root, jobs=args.jobs)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train", help="K-shot keyword model for a language (the pipeline behind `make train-kws`)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__ + "\nexamples:\n  python -m kws train --lang lg\n"
+                              "  python -m kws train --lang lg --keywords akawuka masiki --shots 5 --data data/mswc/lg")
+    parser.add_argument("--lang", required=True, help="target language code (e.g. lg)")
+    parser.add_argument("--keywords", nargs="+", help="keywords (default for lg: akawuka senyiga okugema)")
+    parser.add_argument("--shots", type=positive_int, default=5, help="examples per keyword (default 5)")
+    parser.add_argument("--data", help="MSWC-layout folder or Common Voice language folder for the target language")
+    parser.add_argument("--embedding-data", help="MSWC root with <lang>/ folders for the embedding languages")
+    parser.add_argument("--embedding-langs", default=",".join(EMBEDDING_LANGUAGES),
+                        help=f"embedding languages (default {','.join(EMBEDDING_LANGUAGES)})")
+    parser.add_argument("--backbone", default="ds_cnn_s",
+                        help="embedding backbone: ds_cnn_s (deployable, default), ds_cnn_m, ds_cnn_l, efficientnet_b0, "
+                             "tiny_conv")
+    parser.add_argument("--embedding-epochs", type=positive_int, default=None, help="override embedding epochs")
+    parser.add_argument("--fine-tune", type=int, default=-1, metavar="N",
+                        help="fine-tune the embedding with the shots: -1 every layer (default), N the last N weight "
+                             "layers, 0 none (frozen embedding, only the head trains, as in the paper)")
+    parser.add_argument("--stream-minutes", type=float, default=15.0, help="minutes of each evaluation stream")
+    parser.add_argument("--out", help="model folder (default models/kws-<lang>)")
+    parser.add_argument("--data-root", default="data", help="where corpora and caches live (default data)")
+    parser.add_argument("--models-root", default="models", help="where models live (default models)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    parser.set_defaults(func=_main)
