@@ -236,6 +236,10 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
     refs = [r for k in config.keywords for r in shots[k]] + bank
     trees = {t.language: t for t in (*unknown_trees, target)}
     if pool is None:
+        clash = [str(t.root) for t in unknown_trees if t.language == target.language and t.root != target.root]
+        if clash:  # clip ids are <lang>/<link>: two trees of one language cannot share a pool
+            raise DataError(f"unknown-word tree(s) {', '.join(clash)} have the target's language "
+                            f"{target.language!r}; pass their words through the target tree or a pool")
         pool = load_pool(trees, refs, cache_dir=cache_dir, jobs=jobs)
     by_id = pool.index()
     for keyword, chosen in shots.items():
