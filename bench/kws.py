@@ -44,12 +44,13 @@ CLOSED_SET_LANGUAGE = "es"
 
 def sizes(quick: bool) -> dict:
     if quick:
-        return dict(languages=EMBEDDING_LANGUAGES[:3], words=34, clips=12, eval_words=20, eval_clips=16,
+        # a smoke run of every code path (<= 5 min): too little data and training for meaningful quality figures
+        return dict(languages=EMBEDDING_LANGUAGES[:3], words=34, clips=12, eval_words=8, eval_clips=16,
                     epochs=12, closed_clips=24, closed_epochs=8, stream_minutes=10.0, augmentations=20,
-                    unknown_clips=300, negative_s=120.0)
+                    unknown_clips=300, negative_s=120.0, fine_tune_epochs=3)
     return dict(languages=EMBEDDING_LANGUAGES, words=40, clips=30, eval_words=22, eval_clips=40, epochs=40,
                 closed_clips=40, closed_epochs=20, stream_minutes=62.0, augmentations=40, unknown_clips=600,
-                negative_s=240.0)
+                negative_s=240.0, fine_tune_epochs=10)
 
 
 def build_data(work: Path, s: dict, seed: int) -> dict:
@@ -154,9 +155,10 @@ def main() -> None:
         keywords = tuple(tree.words()[:3])
         with timed(seconds, "deployable_model"):
             negatives = running_speech(tree, keywords, s["negative_s"], seed=args.seed)
-            trained = train_fewshot(encoder, tree, FewShotConfig(keywords=keywords, seed=args.seed,
-                                                                 augmentations_per_shot=s["augmentations"],
-                                                                 fine_tune_layers=-1),
+            deployable = FewShotConfig(keywords=keywords, seed=args.seed, augmentations_per_shot=s["augmentations"],
+                                       fine_tune_layers=-1)
+            deployable = replace(deployable, fine_tune=replace(deployable.fine_tune, epochs=s["fine_tune_epochs"]))
+            trained = train_fewshot(encoder, tree, deployable,
                                     unknown_trees=[t for l, t in data["embedding"].items() if l != SEEN],
                                     noise=noise, cache_dir=cache,
                                     verbose=False, negative_audio=negatives)

@@ -233,7 +233,8 @@ class AugmentConfig:
 
 
 def _active_power(x: np.ndarray, frame: int = 160, floor_db: float = 30.0) -> np.ndarray:
-    """Per row: mean power of 10-ms frames within `floor_db` of the loudest (the speech, not the pauses)."""
+    """Per row: mean power of 10-ms frames within `floor_db` of the loudest (the speech, not the pauses); the
+    batch form of corpus.augment.active_power, vectorized over a whole augmentation batch."""
     usable = x.shape[1] // frame * frame
     power = np.square(x[:, :usable].astype(np.float64)).reshape(len(x), -1, frame).mean(axis=2)
     peak = power.max(axis=1, keepdims=True)

@@ -120,3 +120,16 @@ def test_neighbours_surround_the_word_without_touching_it(tree, noise):
         outside = np.concatenate([clip[:first] - before[:first], clip[last:] - before[last:]])
         added += np.sqrt(np.mean(outside ** 2)) > 1e-3
     assert added >= 6  # most clips got neighbouring speech (short clips may leave no room)
+
+
+def test_few_shot_refuses_an_unknown_tree_of_the_target_language(tree, noise, tmp_path):
+    """Clip ids are <lang>/<link>: a second lg tree in one pool would be looked up in the wrong folder."""
+    from kws.fewshot import FewShotConfig, train_fewshot
+
+    other_root = tmp_path / "other"
+    synth_mswc(SynthMswcConfig(language="lg", words=3, clips_per_word=6, speakers=6, seed=9), other_root, jobs=1,
+               progress=False)
+    other = open_tree(other_root, "lg")
+    config = FewShotConfig(keywords=("akawuka",), shots=3)
+    with pytest.raises(DataError, match="have the target's language 'lg'"):
+        train_fewshot(None, tree, config, unknown_trees=[other], noise=noise)
