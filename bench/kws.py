@@ -48,8 +48,9 @@ def sizes(quick: bool) -> dict:
         return dict(languages=EMBEDDING_LANGUAGES[:3], words=34, clips=12, eval_words=8, eval_clips=16,
                     epochs=12, closed_clips=24, closed_epochs=8, stream_minutes=10.0, augmentations=20,
                     unknown_clips=300, negative_s=120.0, fine_tune_epochs=3)
+    # closed set: 120 clips a word (Speech Commands style: many examples per word); 40 gave TEST accuracy 0.67
     return dict(languages=EMBEDDING_LANGUAGES, words=40, clips=30, eval_words=22, eval_clips=40, epochs=40,
-                closed_clips=40, closed_epochs=20, stream_minutes=62.0, augmentations=40, unknown_clips=600,
+                closed_clips=120, closed_epochs=30, stream_minutes=62.0, augmentations=40, unknown_clips=600,
                 negative_s=240.0, fine_tune_epochs=10)
 
 
@@ -106,6 +107,13 @@ def fewshot_f1(encoder, tree, embedding_trees, noise, s, seed, cache) -> tuple[f
         predicted, _ = predict_classes(model, x)
         scores.append((word, round(label_f1(y, predicted, 2), 4), int(len(positives))))
     return float(np.mean([f for _, f, _ in scores])), scores
+
+
+def _heldout_figures(metrics: dict, keywords: tuple[str, ...]) -> dict:
+    """Macro F1 and the keywords' mean recall on held-out clips: a stream can find at most the clips the
+    model recognizes in isolation, so this recall roughly bounds 1 - FRR."""
+    recall = np.mean([metrics["per_class"][k]["recall"] for k in keywords])
+    return {"deployable_heldout_macro_f1": metrics["macro_f1"], "deployable_keyword_recall": round(float(recall), 4)}
 
 
 def main() -> None:
@@ -170,8 +178,7 @@ def main() -> None:
                        arena_bytes=arena.arena_bytes, deployable_float_acc=round(quant.float_accuracy, 4),
                        deployable_int8_acc=round(quant.int8_accuracy, 4),
                        deployable_keywords=list(keywords),
-                       deployable_heldout_macro_f1=evaluate_model(trained.model, eval_x, eval_y,
-                                                                  trained.labels)["macro_f1"])
+                       **_heldout_figures(evaluate_model(trained.model, eval_x, eval_y, trained.labels), keywords))
         with timed(seconds, "stream"):
             stream_noise = make_noise_bank(seed=args.seed + 101, babble_languages=("es",))
             stream = make_stream(tree, keywords, stream_noise, StreamConfig(duration_s=s["stream_minutes"] * 60,

@@ -17,13 +17,13 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from corpus.formats.mswc import MswcRelease
 from kws.common import (SILENCE, determinism_note, from_jsonable, read_json, read_lines, set_seed, stable_hash,
-                        to_jsonable, write_json, write_lines)
+                        write_json, write_lines)
 from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, ClipRef, DataError, NoiseBank, clip_features,
                       load_pool, refs_of, silence_features, train_dataset)
 from kws.models import build_classifier, config_to_json, describe, preset
@@ -171,12 +171,3 @@ def train_embedding(trees: dict[str, MswcRelease], config: EmbeddingConfig, out:
     write_json(out / "report.json", report)  # last: marks the folder complete
     return Embedding(path=out, config=config, classes=classes, model=model, report=report)
 
-
-def languages_of(ids: Sequence[str]) -> list[str]:
-    return sorted({i.split("/", 1)[0] for i in ids})
-
-
-def describe_embedding(embedding: Embedding) -> dict:
-    return {"path": str(embedding.path), "model": embedding.report.get("model"),
-            "languages": embedding.report.get("languages"), "words": embedding.report.get("words"),
-            "dev_accuracy": embedding.report.get("dev_accuracy"), "key": stable_hash(to_jsonable(embedding.config))}

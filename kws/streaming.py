@@ -30,8 +30,8 @@ model's output scale (1/256) so float and int8 models feed RecognizeCommands the
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -281,17 +281,3 @@ def save_streaming(path, config: StreamingConfig) -> None:
 def load_streaming(path) -> StreamingConfig:
     return from_jsonable(StreamingConfig, read_json(path))
 
-
-def with_threshold(config: StreamingConfig, threshold: int) -> StreamingConfig:
-    return replace(config, detection_threshold=int(threshold))
-
-
-def iter_chunks(array: np.ndarray, sizes: Sequence[int]) -> Iterator[np.ndarray]:
-    position = 0
-    for size in sizes:
-        if position >= len(array):
-            return
-        yield array[position:position + size]
-        position += size
-    if position < len(array):
-        yield array[position:]
