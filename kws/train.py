@@ -133,15 +133,16 @@ def resolve_target(config: TrainConfig, data_root: Path, *, jobs: int | None, sa
             raise UserError(f"DATA={path} is MSWC-layout data, but not for {language!r} (found {', '.join(other)})")
         cv_dir = _looks_like_common_voice(path, language)
         if cv_dir is not None:
-            try:
-                from corpus.mswc import BuildConfig, build_mswc
-            except ImportError:
-                raise UserError(f"DATA={path} is a Common Voice folder ({cv_dir}); turning it into keyword clips needs "
-                                "the MSWC builder (corpus.mswc), which is not available in this checkout. Build the "
-                                "MSWC tree elsewhere and pass it as DATA") from None
+            from corpus.mswc import BuildConfig, BuildError, build_mswc
+
             say(f"building MSWC-layout keyword clips from the Common Voice folder {cv_dir} ...")
-            built = build_mswc(cv_dir, language, data_root / "mswc-built", BuildConfig(), engine="local", jobs=jobs,
-                               progress=True)
+            try:
+                built = build_mswc(cv_dir, language, data_root / "mswc-built", BuildConfig(), engine="local",
+                                   jobs=jobs, progress=True)
+            except BuildError as error:  # includes BuildStopped and ValidationFailed
+                raise UserError(f"DATA={path}: the MSWC builder could not make keyword clips from {cv_dir}: {error}. "
+                                f"Its work folder {data_root / 'mswc-built'} keeps finished stages; rerun to "
+                                "resume") from None
             release = open_tree(built)
             return ResolvedData(release, _is_synthetic(release) or (cv_dir / "synthetic_truth.jsonl.gz").exists(),
                                 f"MSWC builder run on {cv_dir} -> {built}")
