@@ -52,11 +52,6 @@ class ClosedSetModel:
     seconds: float
 
 
-def _split_xy(pool, refs_set, index_of, labels_of):
-    idx = np.array([index_of[r.id] for r in refs_set if r.id in index_of], np.int64)
-    return idx, labels_of[idx] if len(idx) else np.zeros(0, np.int64)
-
-
 def train_closed_set(release: MswcRelease, config: ClosedSetConfig, *, noise: NoiseBank, cache_dir=None,
                      jobs: int | None = None, verbose: bool = True) -> ClosedSetModel:
     from dataclasses import replace

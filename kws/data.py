@@ -227,10 +227,6 @@ class AugmentConfig:
     spec_freq_masks: int = 2
     spec_freq_mask_channels: int = 4
 
-    def without_specaugment(self) -> "AugmentConfig":
-        from dataclasses import replace
-        return replace(self, spec_time_masks=0, spec_freq_masks=0)
-
 
 def _active_power(x: np.ndarray, frame: int = 160, floor_db: float = 30.0) -> np.ndarray:
     """Per row: mean power of 10-ms frames within `floor_db` of the loudest (the speech, not the pauses); the

@@ -81,10 +81,6 @@ class FrontendConfig:
     def shape(self) -> tuple[int, int]:
         return (self.frames, self.channels)
 
-    def frame_end_ms(self, frame: int) -> int:
-        """Time (ms from the signal's start) at which `frame` is complete."""
-        return frame * self.stride_ms + self.window_ms
-
 
 FRONTEND = FrontendConfig()
 
