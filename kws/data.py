@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import numpy as np
 
 from corpus.audio import AudioError, load_audio, to_int16
-from corpus.augment import pink_noise, white_noise
+from corpus.augment import pink_noise, time_stretch, white_noise
 from corpus.engine import map_ordered
 from corpus.formats.mswc import MswcClip, MswcFormatError, MswcRelease, read_release
 from corpus.fsutil import atomic_path
@@ -179,9 +179,12 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def make_noise_bank(*, seed: int, seconds: float = 30.0, babble_languages: Sequence[str] = (),
-                    background_dirs: Sequence[str | os.PathLike[str]] = ()) -> NoiseBank:
-    """White, pink and brown noise (seeded), babble of 5 synthetic talkers per language in
-    `babble_languages`, and every WAV in `<dir>/_background_noise_/` of `background_dirs`."""
+                    babble_seconds: float = 120.0, background_dirs: Sequence[str | os.PathLike[str]] = ()
+                    ) -> NoiseBank:
+    """White, pink and brown noise (seeded, `seconds` each), `babble_seconds` of babble of 5 synthetic
+    talkers per language in `babble_languages`, and every WAV in `<dir>/_background_noise_/` of
+    `background_dirs`. Babble is not stationary: a short loop is learned by heart (streams with
+    another babble then lost half their keywords), hence minutes of it."""
     rng = np.random.default_rng([seed, 0xB6])
     n = int(seconds * 16000)
     names, signals = ["white", "pink", "brown"], [white_noise(n, rng), pink_noise(n, rng),
@@ -194,7 +197,7 @@ def make_noise_bank(*, seed: int, seconds: float = 30.0, babble_languages: Seque
         from corpus.demo.noise import babble_bank
         for language in babble_languages:
             names.append(f"babble-{language}")
-            signals.append(babble_bank(language, seed))
+            signals.append(babble_bank(language, seed, seconds=babble_seconds))
     for folder in background_dirs:
         for path in sorted((Path(folder) / "_background_noise_").glob("*.wav")):
             try:
@@ -217,6 +220,8 @@ class AugmentConfig:
     context_speech_prob: float = 0.5  # given context: other speech (else silence, both under the noise)
     speed_prob: float = 0.0  # speed perturbation (tempo and pitch together, like another speaker's rate/voice)
     speed_range: tuple[float, float] = (0.88, 1.12)
+    tempo_prob: float = 0.0  # speaking-rate change with the pitch kept (WSOLA): slow isolated shots vs fast words
+    tempo_range: tuple[float, float] = (0.75, 1.6)  # in sentences; rates drawn log-uniformly (>1: faster)
     free_shift_prob: float = 0.0  # shift anywhere that keeps the spoken part inside the window (streaming)
     free_shift_overhang: float = 0.0  # ... or up to this share of it beyond either edge
     neighbor_prob: float = 0.0  # other words inside the window, before and after the clip's word (running speech)
@@ -236,6 +241,17 @@ def _active_power(x: np.ndarray, frame: int = 160, floor_db: float = 30.0) -> np
     peak = power.max(axis=1, keepdims=True)
     loud = power >= peak * 10 ** (-floor_db / 10)
     return np.where(peak[:, 0] > 0, (power * loud).sum(axis=1) / np.maximum(loud.sum(axis=1), 1), 0.0)
+
+
+def _centre_fit(x: np.ndarray, n: int) -> np.ndarray:
+    """`x` cropped or zero-padded to `n` samples around its centre."""
+    if len(x) >= n:
+        first = (len(x) - n) // 2
+        return x[first:first + n]
+    out = np.zeros(n, x.dtype)
+    first = (n - len(x)) // 2
+    out[first:first + len(x)] = x
+    return out
 
 
 def _change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
@@ -319,6 +335,12 @@ class Augmenter:
         if config.speed_prob > 0:
             for row in np.flatnonzero(real & (rng.random(b) < config.speed_prob)):
                 clips[row] = _change_speed(clips[row], float(rng.uniform(*config.speed_range)))
+        if config.tempo_prob > 0:
+            low, high = np.log(config.tempo_range)
+            for row in np.flatnonzero(real & (rng.random(b) < config.tempo_prob)):
+                stretched = time_stretch(clips[row], float(np.exp(rng.uniform(low, high))),
+                                         sample_rate_hz=self.frontend.sample_rate_hz)
+                clips[row] = _centre_fit(stretched, n)
         # time shift with zero fill: +-time_shift_ms, or (free_shift_prob) anywhere the spoken part stays inside
         max_shift = config.time_shift_ms * self.frontend.sample_rate_hz // 1000
         shifts = rng.integers(-max_shift, max_shift + 1, size=b) if max_shift > 0 else np.zeros(b, np.int64)

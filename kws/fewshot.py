@@ -2,8 +2,9 @@
 
 Classes are `_silence_`, `_unknown_` and the keywords (TFLM micro_speech's order). Training examples:
 - each shot (a TRAIN-speaker clip of the keyword) in `augmentations_per_shot` augmented versions: background
-  noise, gain, front-end warm-up context (kws.data), and, for streaming, the word placed anywhere in the
-  window (a quarter of it may stick out) with other words around it;
+  noise, gain, front-end warm-up context (kws.data), speed and tempo perturbation (other voices, other
+  speaking rates), and, for streaming, the word placed anywhere in the window (a quarter of it may
+  stick out) with other words around it;
 - an unknown bank: TRAIN clips of other words, from the target language's tree and the embedding's
   training trees, sampled evenly over words; optionally windows of running speech without the keywords
   (`negative_audio`, kws.streams.running_speech), which is what a stream mostly hears;
@@ -65,9 +66,12 @@ class FewShotConfig:
     fine_tune: FitConfig = field(default_factory=lambda: FitConfig(epochs=10, learning_rate=1e-3,
                                                                    label_smoothing=0.05))
     # streaming-minded: the word anywhere in the window (even a quarter of it past an edge), other words
-    # around it, as a stream's windows hear it
+    # around it, as a stream's windows hear it; and other voices: five shots are five speakers, often saying
+    # the word slowly, so speed (voice and rate) and tempo (rate alone) perturbation stand in for the rest
+    # (on the bench's held-out voices this took keyword recall from 0.57 to 1.0 for a short word)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
-        spec_time_masks=1, spec_freq_masks=1, free_shift_prob=0.8, free_shift_overhang=0.25, neighbor_prob=0.5))
+        spec_time_masks=1, spec_freq_masks=1, free_shift_prob=0.8, free_shift_overhang=0.25, neighbor_prob=0.5,
+        speed_prob=0.6, speed_range=(0.8, 1.6), tempo_prob=0.5, tempo_range=(0.8, 1.5)))
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -8,6 +8,8 @@ pauses, silence and background noise, and the exact time of every keyword (the g
   stream speakers (a speaker bank of their own, in no split) -- or, for languages without demo text,
   "sentences" made of held-out clips of other words. A keyword goes either between two sentences or
   inside one, at a word boundary.
+- Levels: every keyword is scaled to the running speech's active level, give or take
+  `keyword_level_db`, so the SNR below holds for the keywords too.
 - Noise: blocks of `noise_block_s` with a random noise of the bank at a random SNR relative to the
   speech's active level, over the whole stream (pauses included).
 """
@@ -44,6 +46,10 @@ class StreamConfig:
     pause_s: tuple[float, float] = (0.15, 1.2)
     long_silence_prob: float = 0.05  # now and then a few seconds of silence (noise only)
     snr_db: tuple[float, float] = (10.0, 20.0)
+    # each keyword is brought to the running speech's active level, +- this: clips come at their recording
+    # level (MSWC clips vary by 15 dB), and a keyword 8 dB under the speech would sit 8 dB under the SNR
+    # the stream claims
+    keyword_level_db: tuple[float, float] = (-3.0, 3.0)
     noise_block_s: float = 20.0
     speakers: int = 24
     filler: str = "auto"  # sentences | clips | auto (sentences when the language has demo text)
@@ -223,6 +229,7 @@ def make_stream(release: MswcRelease, keywords: Sequence[str], noise: NoiseBank,
     else:
         sentences = _clip_sentences(release, keywords, count, rng, sets)
 
+    speech_level = active_power(np.concatenate([samples for samples, _ in sentences[:50]]), RATE)
     pieces: list[np.ndarray] = []
     occurrences: list[Occurrence] = []
     position = 0  # samples
@@ -246,7 +253,9 @@ def make_stream(release: MswcRelease, keywords: Sequence[str], noise: NoiseBank,
         start = position + int(clip.word_start_s * RATE)
         end = position + int(clip.word_end_s * RATE)
         occurrences.append(Occurrence(label=clip.word, start_ms=start * 1000 // RATE, end_ms=end * 1000 // RATE))
-        add(clip.audio)
+        level = active_power(clip.audio, RATE)
+        offset_db = rng.uniform(*config.keyword_level_db)
+        add(clip.audio * np.float32(np.sqrt(speech_level / level * 10 ** (offset_db / 10)) if level > 0 else 1.0))
         silence(rng.uniform(0.1, 0.4))
         next_keyword = position + rng.uniform(*config.keyword_spacing_s) * RATE
 

@@ -122,6 +122,21 @@ def test_neighbours_surround_the_word_without_touching_it(tree, noise):
     assert added >= 6  # most clips got neighbouring speech (short clips may leave no room)
 
 
+def test_tempo_perturbation_shortens_the_word_and_keeps_the_clip_length(tree, noise):
+    refs = refs_of(tree, tree.clips)
+    pool = load_pool({"lg": tree}, refs, cache_dir=None, jobs=1)
+    plain = dict(noise_prob=0.0, context_prob=0.0, time_shift_ms=0, gain_db=(0.0, 0.0))
+    rows = np.arange(8)
+    faster = Augmenter(pool, noise, AugmentConfig(tempo_prob=1.0, tempo_range=(1.5, 1.5), **plain))
+    audio, _ = faster.audio(rows, np.random.default_rng(0))
+    assert audio.shape == (8, 32000)
+    stretched = Augmenter(pool, noise, AugmentConfig(**plain))  # spans of the augmented rows, measured alike
+    stretched.pool = type(pool)(refs=pool.refs[:8], audio=audio[:, 16000:], failures=())
+    before = np.diff(faster._spans()[rows], axis=1)[:, 0]
+    after = np.diff(stretched._spans(), axis=1)[:, 0]
+    assert np.median(after / before) == pytest.approx(1 / 1.5, abs=0.08)
+
+
 def test_few_shot_refuses_an_unknown_tree_of_the_target_language(tree, noise, tmp_path):
     """Clip ids are <lang>/<link>: a second lg tree in one pool would be looked up in the wrong folder."""
     from kws.fewshot import FewShotConfig, train_fewshot

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from corpus.augment import active_power
 from corpus.demo.mswc import SynthMswcConfig, synth_mswc
 from kws.data import NoiseBank, make_noise_bank, open_tree
 from kws.streams import StreamConfig, keyword_clips, make_stream, read_stream, running_speech, write_stream
@@ -29,6 +30,7 @@ def test_keywords_sit_exactly_where_the_truth_says(tree, filler):
     assert stream.filler == filler and 40.0 <= stream.duration_s < 60.0
     assert len(stream.occurrences) >= 4
     order = np.random.default_rng([config.seed, 0x57AE]).permutation(len(clips))
+    levels_db = []
     for k, occurrence in enumerate(stream.occurrences):
         clip = clips[int(order[k % len(clips)])]
         assert occurrence.label == clip.word
@@ -37,12 +39,16 @@ def test_keywords_sit_exactly_where_the_truth_says(tree, filler):
                                                                               clip.audio)))
         assert abs(best - first) <= 16  # within 1 ms
         piece = stream.audio[best:best + len(clip.audio)]
-        scale = float(np.dot(piece, clip.audio) / np.dot(clip.audio, clip.audio))  # peak limiting may scale
-        assert 0.5 < scale <= 1.0 + 1e-6 and np.allclose(piece, scale * clip.audio, atol=1e-5)
+        scale = float(np.dot(piece, clip.audio) / np.dot(clip.audio, clip.audio))  # level matching, limiting
+        assert scale > 0 and np.allclose(piece, scale * clip.audio, atol=1e-5)
+        levels_db.append(10 * np.log10(active_power(piece)))
         assert occurrence.end_ms - occurrence.start_ms == pytest.approx((clip.word_end_s - clip.word_start_s) * 1000,
                                                                         abs=2)
     starts = [o.start_ms for o in stream.occurrences]
     assert starts == sorted(starts) and min(np.diff(starts)) > 3000
+    # every keyword at the running speech's level +-3 dB (config.keyword_level_db), whatever its clip's level
+    speech_db = 10 * np.log10(active_power(stream.audio))
+    assert max(levels_db) - min(levels_db) <= 6.5 and abs(np.mean(levels_db) - speech_db) < 3.0
 
 
 def test_noise_snr_and_round_trip(tree, tmp_path):
@@ -52,7 +58,6 @@ def test_noise_snr_and_round_trip(tree, tmp_path):
     noisy = make_stream(tree, ["okugema"], noise, config, jobs=1)
     assert np.array_equal(quiet.audio.shape, noisy.audio.shape)
     added = noisy.audio - quiet.audio
-    from corpus.augment import active_power
     snr = 10 * np.log10(active_power(quiet.audio) / np.mean(added ** 2))
     assert snr == pytest.approx(10.0, abs=1.0)
     path = write_stream(noisy, tmp_path / "s.wav")

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from corpus.augment import (AugmentConfig, active_power, add_noise, augment, pink_noise, synthetic_rir, white_noise)
+from corpus.augment import (AugmentConfig, active_power, add_noise, augment, pink_noise, synthetic_rir, time_stretch,
+                            white_noise)
 from corpus.synth import SpeakerBank, SynthError, espeak_voice_for, synthesize
 
 SENTENCES = {
@@ -112,6 +113,29 @@ def test_augment_is_deterministic_by_seed():
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     with pytest.raises(ValueError, match="babble"):
         augment(x, AugmentConfig(noise_kind="babble"), np.random.default_rng(0))
+
+
+def _spoken_span_s(x: np.ndarray) -> float:
+    power = np.square(x[: len(x) // 160 * 160]).reshape(-1, 160).mean(axis=1)
+    loud = np.flatnonzero(power >= power.max() * 1e-3)
+    return (loud[-1] - loud[0] + 1) / 100
+
+
+def test_time_stretch_changes_the_rate_not_the_pitch():
+    word = synthesize("corona virus", language="lg", speaker=SpeakerBank(2)[1]).samples
+    assert np.array_equal(time_stretch(word, 1.0), word)
+    t = np.arange(16000) / 16000
+    tone = (np.sin(2 * np.pi * 180 * t) + 0.5 * np.sin(2 * np.pi * 360 * t)).astype(np.float32)
+    for rate in (0.7, 1.5):
+        stretched = time_stretch(word, rate)
+        assert len(stretched) == round(len(word) / rate)
+        assert _spoken_span_s(stretched) == pytest.approx(_spoken_span_s(word) / rate, rel=0.1)
+        assert active_power(stretched) == pytest.approx(active_power(word), rel=0.35)
+        played = time_stretch(tone, rate)[2000:-2000]
+        peak_hz = np.argmax(np.abs(np.fft.rfft(played * np.hanning(len(played))))) * 16000 / len(played)
+        assert peak_hz == pytest.approx(180, abs=3)  # resampling by `rate` would move it to 180 * rate
+    with pytest.raises(ValueError, match="positive"):
+        time_stretch(word, 0.0)
 
 
 _HASH_SCRIPT = """

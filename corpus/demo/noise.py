@@ -23,12 +23,15 @@ _TALKERS = 5
 
 
 @functools.lru_cache(maxsize=4)
-def babble_bank(language: str, seed: int, sample_rate_hz: int = 16000) -> np.ndarray:
-    """~30 s of 5 overlapping synthetic talkers (speakers not in any corpus bank: prefix 'babble')."""
+def babble_bank(language: str, seed: int, sample_rate_hz: int = 16000, *, seconds: float = _BANK_SECONDS,
+                talkers: int = _TALKERS) -> np.ndarray:
+    """`seconds` of `talkers` overlapping synthetic talkers (speakers in no corpus bank: prefix 'babble').
+    A model trained on noise should hear minutes of babble: 30 s is enough to degrade corpus clips,
+    but a detector trained on one 30-s loop learns that loop, not babble."""
     text = DemoText.load(language)
-    bank = SpeakerBank(_TALKERS, seed=stable_seed("babble", seed), prefix="babble")
-    sentences = text.sentences(80, seed=stable_seed("babble-text", seed))
-    total = int(_BANK_SECONDS * sample_rate_hz)
+    bank = SpeakerBank(talkers, seed=stable_seed("babble", seed), prefix="babble")
+    sentences = text.sentences(max(80, int(seconds)), seed=stable_seed("babble-text", seed))
+    total = int(seconds * sample_rate_hz)
     mix = np.zeros(total, np.float64)
     for talker, speaker in enumerate(bank):
         track: list[np.ndarray] = []
@@ -38,10 +41,10 @@ def babble_bank(language: str, seed: int, sample_rate_hz: int = 16000) -> np.nda
                                  sample_rate_hz=sample_rate_hz).samples
             track.append(samples)
             length += len(samples)
-            index += _TALKERS
+            index += talkers
         voice = np.concatenate(track)[:total]
         mix += voice / (np.sqrt(np.mean(voice ** 2)) + 1e-9)
-    return (mix / _TALKERS).astype(np.float32)
+    return (mix / talkers).astype(np.float32)
 
 
 def babble_segment(num_samples: int, language: str, seed: int, rng: np.random.Generator,
