@@ -13,8 +13,9 @@ Protocol (all data generated here, speakers split TRAIN/DEV/TEST by corpus.split
 - `frr_at_1fa_per_h`: the deployable model -- 3 English evaluation keywords (5 shots each) in one model,
   embedding fine-tuned, unknown class = the other English evaluation words, the other embedding
   languages' words and windows of English running speech by speakers of their own -- int8, on a noisy
-  stream (SNR 10-20 dB) of English sentences by unseen stream speakers with the keywords' DEV+TEST
-  clips spliced in; FRR at the best threshold with <= 1 false accept per hour of negative audio
+  stream (SNR 10-20 dB; white, pink, brown noise and Spanish babble, which training never heard) of
+  English sentences by unseen stream speakers with the keywords' DEV+TEST clips spliced in at the
+  speech's level (+-3 dB); FRR at the best threshold with <= 1 false accept per hour of negative audio
   (>= 1 h of negative audio at full size; 10 min in --quick, so there it resolves only 0 vs 6 FA/h);
 - `closed_set_acc`: DS-CNN-S trained from scratch on 10 Spanish words + unknown + silence (12 classes),
   TEST-speaker accuracy;
