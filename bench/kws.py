@@ -135,7 +135,7 @@ def main() -> None:
         from export.quantize import LiteRtModel, accuracy_int8_vs_float, to_int8_tflite
         from kws.closed_set import ClosedSetConfig, closed_set_words, train_closed_set
         from kws.data import make_noise_bank
-        from kws.embedding import EmbeddingConfig, train_embedding
+        from kws.embedding import EmbeddingConfig, embedding_noise_bank, train_embedding
         from kws.evaluate import choose_threshold, frr_fa_curve
         from kws.fewshot import FewShotConfig, evaluate_model, evaluation_set, train_fewshot
         from kws.streaming import StreamingConfig, sliding_windows
@@ -146,7 +146,8 @@ def main() -> None:
         with timed(seconds, "embedding"):
             config = EmbeddingConfig(seed=args.seed)
             config = replace(config, fit=replace(config.fit, epochs=s["epochs"]))
-            embedding = train_embedding(data["embedding"], config, work / "embedding_model", noise=noise,
+            embedding = train_embedding(data["embedding"], config, work / "embedding_model",
+                                        noise=embedding_noise_bank(seed=args.seed, babble_languages=("en",)),
                                         cache_dir=cache, verbose=False)
         encoder = embedding.encoder
         figures.update(embedding_words=embedding.report["words"], embedding_languages=len(data["embedding"]),

@@ -219,7 +219,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     from export.quantize import ExportError, LiteRtModel, accuracy_int8_vs_float, to_int8_tflite
     from kws import bundle
     from kws.data import make_noise_bank
-    from kws.embedding import Embedding, embedding_key, train_embedding
+    from kws.embedding import Embedding, embedding_key, embedding_noise_bank, train_embedding
     from kws.evaluate import choose_threshold, frr_fa_curve, plot_confusion, plot_curve, plot_f1
     from kws.fewshot import (FewShotConfig, check_keywords, choose_shots, evaluate_model, evaluation_set,
                              train_fewshot)
@@ -262,8 +262,9 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
 
     # embedding (cached)
     mark = time.perf_counter()
+    backgrounds = [release.root, *(t.root for t in trees.values())]
     noise = make_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
-                            background_dirs=[release.root, *(t.root for t in trees.values())])
+                            background_dirs=backgrounds)
     try:
         key = embedding_key(trees, embedding_config)
     except DataError as error:
@@ -276,7 +277,9 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     else:
         say(f"training the embedding ({describe(embedding_config.model_config())}) on "
             f"{', '.join(sorted(trees))} -> {embedding_dir} ...")
-        embedding = train_embedding(trees, embedding_config, embedding_dir, noise=noise, cache_dir=cache_dir,
+        embedding_noise = embedding_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
+                                               background_dirs=backgrounds)
+        embedding = train_embedding(trees, embedding_config, embedding_dir, noise=embedding_noise, cache_dir=cache_dir,
                                     jobs=jobs, verbose=verbose)
         embedding_origin = f"trained into {embedding_dir}"
     stages["embedding_s"] = time.perf_counter() - mark
