@@ -137,6 +137,15 @@ def test_tempo_perturbation_shortens_the_word_and_keeps_the_clip_length(tree, no
     assert np.median(after / before) == pytest.approx(1 / 1.5, abs=0.08)
 
 
+def test_babble_lasts_as_long_as_asked_and_embeddings_keep_their_30_s():
+    from kws.embedding import embedding_noise_bank
+
+    bank = make_noise_bank(seed=0, seconds=5.0, babble_languages=("en",), babble_seconds=8.0)
+    assert bank.names == ("white", "pink", "brown", "babble-en") and len(bank.signals[3]) == 8 * 16000
+    assert np.sqrt(np.mean(bank.signals[3] ** 2)) == pytest.approx(1.0, rel=1e-3)
+    assert len(embedding_noise_bank(seed=0, babble_languages=("en",)).signals[3]) == 30 * 16000
+
+
 def test_few_shot_refuses_an_unknown_tree_of_the_target_language(tree, noise, tmp_path):
     """Clip ids are <lang>/<link>: a second lg tree in one pool would be looked up in the wrong folder."""
     from kws.fewshot import FewShotConfig, train_fewshot
