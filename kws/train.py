@@ -263,8 +263,6 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     # embedding (cached)
     mark = time.perf_counter()
     backgrounds = [release.root, *(t.root for t in trees.values())]
-    noise = make_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
-                            background_dirs=backgrounds)
     try:
         key = embedding_key(trees, embedding_config)
     except DataError as error:
@@ -289,6 +287,8 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
 
     # few-shot model
     mark = time.perf_counter()
+    noise = make_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
+                            background_dirs=backgrounds)
     fewshot_config = FewShotConfig(keywords=keywords, shots=config.shots, seed=config.seed,
                                    fine_tune_layers=config.fine_tune_layers,
                                    augmentations_per_shot=config.augmentations_per_shot)
