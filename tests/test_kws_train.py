@@ -161,6 +161,32 @@ def test_fine_tuning_trains_a_copy_of_the_last_layers(run):
     check_int8(to_int8_tflite(trained.model, trained.representative))
 
 
+def test_fine_tune_mix_interpolates_between_the_embedding_and_the_fine_tuned_weights(run):
+    """WiSE-FT: mix 0 is the model before fine-tuning, 1 the fine-tuned one, 0.5 the midpoint of the two."""
+    from kws.data import make_noise_bank, open_tree
+    from kws.embedding import Embedding
+    from kws.fewshot import FewShotConfig, train_fewshot
+
+    root, report, _ = run
+    encoder = Embedding.load(report["embedding"]["path"]).encoder
+    start = encoder.get_weights()
+    tree = open_tree(root / "data" / "demo" / "mswc" / "lg")
+    config = FewShotConfig(keywords=("akawuka",), shots=5, augmentations_per_shot=10, unknown_clips=60,
+                           silence_examples=20, head_epochs=5, fine_tune_layers=-1,
+                           fine_tune=FitConfig(epochs=1, learning_rate=3e-3))
+    encoders = {}
+    for mix in (0.0, 0.5, 1.0):
+        trained = train_fewshot(encoder, tree, replace(config, fine_tune_mix=mix), noise=make_noise_bank(
+            seed=0, seconds=5), cache_dir=root / "data" / "cache" / "kws", verbose=False)
+        encoders[mix] = trained.model.get_layer(index=1).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(encoders[0.0], start))
+    assert max(np.abs(a - b).max() for a, b in zip(encoders[1.0], start)) > 1e-3  # fine-tuning moved them
+    for half, full, before in zip(encoders[0.5], encoders[1.0], start):
+        np.testing.assert_allclose(half, 0.5 * (full + before), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="fine_tune_mix"):
+        replace(config, fine_tune_mix=1.5)
+
+
 def test_closed_set_model_trains_and_beats_chance(run):
     from kws.closed_set import ClosedSetConfig, train_closed_set
     from kws.data import clip_features, load_pool, make_noise_bank, open_tree, refs_of
