@@ -149,7 +149,7 @@ def main() -> None:
         from kws.closed_set import ClosedSetConfig, closed_set_words, train_closed_set
         from kws.data import make_noise_bank
         from kws.embedding import EmbeddingConfig, embedding_noise_bank, train_embedding
-        from kws.evaluate import choose_threshold, frr_fa_curve
+        from kws.evaluate import choose_threshold, frr_at, frr_by_label, frr_fa_curve
         from kws.fewshot import FewShotConfig, evaluate_model, evaluation_set, train_fewshot
         from kws.streaming import StreamingConfig, sliding_windows
         from kws.features import features_int8
@@ -202,11 +202,14 @@ def main() -> None:
             streaming = StreamingConfig(labels=trained.labels)
             lite = LiteRtModel(tflite, reference=False)
             windows, ends = sliding_windows(features_int8(stream.audio), streaming)
-            curve = frr_fa_curve(lite.scores(windows), streaming.window_time_ms(ends), stream.occurrences,
-                                 stream.duration_s, streaming)
+            scores, times_ms = lite.scores(windows), streaming.window_time_ms(ends)
+            curve = frr_fa_curve(scores, times_ms, stream.occurrences, stream.duration_s, streaming)
             point, met = choose_threshold(curve, 1.0)
+            per_keyword = frr_by_label(scores, times_ms, stream.occurrences, streaming, threshold=point.threshold)
         negative_h = (stream.duration_s - sum((o.end_ms - o.start_ms) / 1000 for o in stream.occurrences)) / 3600
-        figures.update(frr_at_1fa_per_h=round(point.frr, 4), stream_threshold=point.threshold,
+        figures.update(frr_at_1fa_per_h=round(point.frr, 4), frr_per_keyword_at_1fa_per_h=per_keyword,
+                       frr_at_5fa_per_h=round(frr_at(curve, 5.0), 4), frr_at_20fa_per_h=round(frr_at(curve, 20.0), 4),
+                       stream_threshold=point.threshold,
                        stream_fa_per_h=round(point.fa_per_hour, 3), stream_negative_hours=round(negative_h, 3),
                        stream_keywords=len(stream.occurrences), stream_target_met=met,
                        stream_keyword_voices=len({c.speaker for c in data["stream_voices"].clips}))

@@ -30,7 +30,7 @@ from kws.streaming import StreamingConfig, averaged_scores, decide
 
 __all__ = [
     "classification_metrics", "Occurrence", "MatchResult", "match_detections", "CurvePoint", "frr_fa_curve",
-    "choose_threshold", "frr_at", "plot_confusion", "plot_curve", "plot_f1", "label_f1",
+    "frr_by_label", "choose_threshold", "frr_at", "plot_confusion", "plot_curve", "plot_f1", "label_f1",
 ]
 
 
@@ -97,11 +97,10 @@ def negative_hours(duration_s: float, occurrences: Sequence[Occurrence]) -> floa
     return max(0.0, duration_s - sum((o.end_ms - o.start_ms) / 1000 for o in occurrences)) / 3600
 
 
-def _match_arrays(labels: np.ndarray, times: np.ndarray, occ_labels: np.ndarray, occ_start: np.ndarray,
-                  occ_end: np.ndarray, late_ms: int) -> tuple[int, int, int]:
-    """(hits, false accepts, duplicates); occurrences sorted by start and further apart than late_ms."""
-    if len(times) == 0:
-        return 0, 0, 0
+def _matches(labels: np.ndarray, times: np.ndarray, occ_labels: np.ndarray, occ_start: np.ndarray,
+             occ_end: np.ndarray, late_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per detection: (the occurrence it falls on, whether it matches it); occurrences sorted by start and
+    further apart than late_ms."""
     index = np.searchsorted(occ_start, times, side="right") - 1
     ok = index >= 0
     safe = np.clip(index, 0, max(len(occ_start) - 1, 0))
@@ -109,6 +108,15 @@ def _match_arrays(labels: np.ndarray, times: np.ndarray, occ_labels: np.ndarray,
         ok &= (times <= occ_end[safe] + late_ms) & (occ_labels[safe] == labels)
     else:
         ok &= False
+    return safe, ok
+
+
+def _match_arrays(labels: np.ndarray, times: np.ndarray, occ_labels: np.ndarray, occ_start: np.ndarray,
+                  occ_end: np.ndarray, late_ms: int) -> tuple[int, int, int]:
+    """(hits, false accepts, duplicates)."""
+    if len(times) == 0:
+        return 0, 0, 0
+    safe, ok = _matches(labels, times, occ_labels, occ_start, occ_end, late_ms)
     hits = len(np.unique(safe[ok]))
     return hits, int(np.sum(~ok)), int(np.sum(ok)) - hits
 
@@ -162,6 +170,23 @@ def frr_fa_curve(scores: np.ndarray, times_ms: np.ndarray, occurrences: Sequence
                                  fa_per_hour=fa / hours if hours > 0 else float("inf"),
                                  false_accepts=fa, false_rejects=len(occurrences) - hits, duplicates=dup))
     return points
+
+
+def frr_by_label(scores: np.ndarray, times_ms: np.ndarray, occurrences: Sequence[Occurrence], config: StreamingConfig,
+                 *, threshold: int, late_ms: int = 1500) -> dict[str, float]:
+    """False-reject rate of each keyword at one threshold (a curve point's FRR pools the keywords, and one
+    hard word -- short, one syllable -- can carry most of it)."""
+    top, top_score, valid = averaged_scores(scores, times_ms, config)
+    times = np.asarray(times_ms, np.int64)
+    chosen = np.flatnonzero(decide(top, top_score, valid, times, config, threshold=threshold))
+    chosen = chosen[np.isin(top[chosen], [config.labels.index(l) for l in config.reported])]
+    occ_labels, occ_start, occ_end = _occurrence_arrays(occurrences, {l: i for i, l in enumerate(config.labels)})
+    hit = np.zeros(len(occ_start), bool)
+    if len(chosen) and len(occ_start):
+        safe, ok = _matches(top[chosen], times[chosen], occ_labels, occ_start, occ_end, late_ms)
+        hit[safe[ok]] = True
+    return {label: round(1.0 - float(np.mean(hit[occ_labels == i])), 4)
+            for i, label in enumerate(config.labels) if label in config.reported and np.any(occ_labels == i)}
 
 
 def choose_threshold(curve: Sequence[CurvePoint], target_fa_per_hour: float) -> tuple[CurvePoint, bool]:

@@ -220,7 +220,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     from kws import bundle
     from kws.data import make_noise_bank
     from kws.embedding import Embedding, embedding_key, embedding_noise_bank, train_embedding
-    from kws.evaluate import choose_threshold, frr_fa_curve, plot_confusion, plot_curve, plot_f1
+    from kws.evaluate import choose_threshold, frr_by_label, frr_fa_curve, plot_confusion, plot_curve, plot_f1
     from kws.fewshot import (FewShotConfig, check_keywords, choose_shots, evaluate_model, evaluation_set,
                              train_fewshot)
     from kws.models import describe
@@ -340,12 +340,14 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
                              StreamConfig(duration_s=config.stream_minutes * 60, seed=seed), jobs=jobs, sets=(split,))
         scores, times = _stream_scores(lite, stream.audio, streaming)
         curve = frr_fa_curve(scores, times, stream.occurrences, stream.duration_s, streaming)
-        stream_results[split] = (stream, curve)
-    dev_stream, dev_curve = stream_results["DEV"]
+        stream_results[split] = (stream, curve, scores, times)
+    dev_stream, dev_curve, _, _ = stream_results["DEV"]
     chosen, met = choose_threshold(dev_curve, config.target_fa_per_hour)
     streaming = replace(streaming, detection_threshold=chosen.threshold)
-    test_stream, test_curve = stream_results["TEST"]
+    test_stream, test_curve, test_scores, test_times = stream_results["TEST"]
     at_threshold = next(p for p in test_curve if p.threshold == chosen.threshold)
+    test_by_keyword = frr_by_label(test_scores, test_times, test_stream.occurrences, streaming,
+                                   threshold=chosen.threshold)
     test_best, test_met = choose_threshold(test_curve, 1.0)
     plot_curve(test_curve, at_threshold, out / "frr_fa.png", target_fa_per_hour=config.target_fa_per_hour,
                title=f"{config.language} TEST-speaker stream ({test_stream.duration_s / 60:.0f} min, noisy)")
@@ -372,7 +374,8 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
             "dev": {"minutes": round(dev_stream.duration_s / 60, 2), "occurrences": len(dev_stream.occurrences),
                     "at_threshold": asdict(chosen)},
             "test": {"minutes": round(test_stream.duration_s / 60, 2), "occurrences": len(test_stream.occurrences),
-                     "at_threshold": asdict(at_threshold), "frr_at_1_fa_per_hour": test_best.frr,
+                     "at_threshold": asdict(at_threshold), "frr_by_keyword": test_by_keyword,
+                     "frr_at_1_fa_per_hour": test_best.frr,
                      "curve": [asdict(p) for p in test_curve]},
             "scored_with": "int8 model in LiteRT (default kernels), whole-stream front end",
         },
@@ -418,7 +421,8 @@ def _summary(report: dict, out: Path, synthetic: bool, say: Callable[[str], None
         f"(drop {q['accuracy_drop_points']:.1f} points); tensor arena ~{q['arena']['arena_bytes']:,} bytes (estimate)",
         f"streaming (TEST speakers, {s['test']['minutes']:.0f} min noisy stream, {s['test']['occurrences']} keywords): "
         f"threshold {test['threshold']} (chosen on DEV for <= {s['target_fa_per_hour']} FA/h) -> FRR {test['frr']:.3f}, "
-        f"{test['fa_per_hour']:.1f} FA/h",
+        f"{test['fa_per_hour']:.1f} FA/h (FRR by keyword: "
+        f"{', '.join(f'{k} {v:.2f}' for k, v in s['test']['frr_by_keyword'].items())})",
         f"wrote {out}/: model.keras, model_int8.tflite, labels.txt, streaming.json, report.json, confusion.png, "
         f"f1.png, frr_fa.png, c/",
         f"try it: python -m kws detect --model {out} {out}/example_stream.wav",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from kws.common import SILENCE, UNKNOWN
-from kws.evaluate import (Occurrence, choose_threshold, classification_metrics, frr_fa_curve, label_f1,
-                          match_detections, plot_confusion, plot_curve, plot_f1)
+from kws.evaluate import (Occurrence, choose_threshold, classification_metrics, frr_by_label, frr_fa_curve,
+                          label_f1, match_detections, plot_confusion, plot_curve, plot_f1)
 from kws.streaming import Detection, StreamingConfig
 
 LABELS = (SILENCE, UNKNOWN, "akawuka", "senyiga")
@@ -68,6 +68,33 @@ def test_frr_fa_curve_and_threshold_choice_on_crafted_scores():
     # unreachable target: fewest false accepts
     chosen, met = choose_threshold([p for p in curve if p.threshold < 100], target_fa_per_hour=1.0)
     assert not met and chosen.false_accepts == 2
+
+
+def test_frr_by_label_splits_the_pooled_frr_by_keyword():
+    cfg = StreamingConfig(labels=LABELS, minimum_count=1, average_window_ms=100, suppression_ms=1500)
+    times = np.arange(0, 300_000, 100, dtype=np.int64)
+    scores = np.zeros((len(times), 4), np.int64)
+    scores[:, 0] = 255
+    truth = []
+    # akawuka: 4 occurrences at strength 220; senyiga: 4 at 220, 200, 180, 160; one senyiga occurrence is
+    # answered "akawuka" (a confusion: a miss of senyiga, and a false accept)
+    strengths = {"akawuka": [220] * 4, "senyiga": [220, 200, 180, 160]}
+    start = 10_000
+    for label, levels in strengths.items():
+        for level in levels:
+            i = start // 100 + 6
+            scores[i:i + 3] = 0
+            scores[i:i + 3, LABELS.index(label)] = level
+            truth.append(Occurrence(label=label, start_ms=start, end_ms=start + 500))
+            start += 20_000
+    i = start // 100 + 6
+    scores[i:i + 3] = [0, 0, 240, 0]
+    truth.append(Occurrence(label="senyiga", start_ms=start, end_ms=start + 500))
+    assert frr_by_label(scores, times, truth, cfg, threshold=190) == {"akawuka": 0.0, "senyiga": 0.6}
+    assert frr_by_label(scores, times, truth, cfg, threshold=100) == {"akawuka": 0.0, "senyiga": 0.2}
+    assert frr_by_label(scores, times, truth, cfg, threshold=230) == {"akawuka": 1.0, "senyiga": 1.0}
+    pooled = {p.threshold: p.frr for p in frr_fa_curve(scores, times, truth, 300.0, cfg)}
+    assert pooled[190] == pytest.approx((0 + 3) / 9)
 
 
 def test_plots_are_written(tmp_path):

@@ -68,6 +68,11 @@ def test_model_folder_is_complete_and_says_synthetic(run):
     streaming = json.loads((out / "streaming.json").read_text())
     assert streaming["labels"][0] == "_silence_" and streaming["detection_threshold"] == \
         report["streaming"]["test"]["at_threshold"]["threshold"]
+    by_keyword = report["streaming"]["test"]["frr_by_keyword"]
+    assert sorted(by_keyword) == sorted(report["keywords"]) and all(0.0 <= v <= 1.0 for v in by_keyword.values())
+    # the pooled FRR is the occurrence-weighted mean of the keywords' (each keyword is said about equally often)
+    pooled = report["streaming"]["test"]["at_threshold"]["frr"]
+    assert min(by_keyword.values()) <= pooled + 1e-9 and pooled <= max(by_keyword.values()) + 1e-9
     assert (root / "data" / "demo" / "mswc" / "lg" / "lg_splits.csv").exists()
     assert report["data"]["synthetic"] and report["embedding"]["origin"].startswith("trained")
 
