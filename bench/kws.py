@@ -182,6 +182,7 @@ def main() -> None:
         from kws.closed_set import ClosedSetConfig, closed_set_words, train_closed_set
         from kws.data import make_noise_bank
         from kws.embedding import EmbeddingConfig, embedding_noise_bank, train_embedding
+        from kws.evaluate import negative_hours
         from kws.fewshot import FewShotConfig, evaluate_model, evaluation_set
         from kws.streams import StreamConfig, keyword_clips, make_stream, running_speech
 
@@ -226,7 +227,7 @@ def main() -> None:
                                                                              seed=args.seed + 7),
                                  clips=keyword_clips(data["stream_voices"], keywords))
             figures.update(stream_figures(tflite, trained.labels, stream))
-        negative_h = (stream.duration_s - sum((o.end_ms - o.start_ms) / 1000 for o in stream.occurrences)) / 3600
+        negative_h = negative_hours(stream.duration_s, stream.occurrences)
         figures.update(stream_negative_hours=round(negative_h, 3), stream_keywords=len(stream.occurrences),
                        stream_keyword_voices=len({c.speaker for c in data["stream_voices"].clips}))
         with timed(seconds, "many_shot_reference"):
@@ -251,7 +252,8 @@ def main() -> None:
     summary = (f"kws: 5-shot F1 {figures['f1_5shot_seen']:.3f} seen / {figures['f1_5shot_unseen']:.3f} unseen "
                f"(goals 0.85 / 0.75); FRR {figures['frr_at_1fa_per_h']:.3f} at <= 1 FA/h over "
                f"{negative_h:.2f} h (goal 0.05; {figures['many_shot_shots']} shots: "
-               f"{figures['frr_at_1fa_per_h_many_shot']:.3f}); closed-set {figures['closed_set_acc']:.3f} (goal 0.95); int8 drop "
+               f"{figures['frr_at_1fa_per_h_many_shot']:.3f}); closed-set {figures['closed_set_acc']:.3f} "
+               f"(goal 0.95); int8 drop "
                f"{figures['int8_acc_drop']:.2f} points; {figures['model_bytes_int8']:,} B model, "
                f"~{figures['arena_bytes']:,} B arena; {sum(seconds.values()) / 60:.1f} min")
     emit("kws", figures, summary)

@@ -149,21 +149,27 @@ class CurvePoint:
     duplicates: int
 
 
+def _reported_detections(averaged: tuple[np.ndarray, np.ndarray, np.ndarray], times: np.ndarray,
+                         config: StreamingConfig, threshold: int) -> np.ndarray:
+    """Positions of RecognizeCommands' new detections at `threshold` whose label is reported (a keyword)."""
+    top, top_score, valid = averaged
+    chosen = np.flatnonzero(decide(top, top_score, valid, times, config, threshold=threshold))
+    return chosen[np.isin(top[chosen], [config.labels.index(l) for l in config.reported])]
+
+
 def frr_fa_curve(scores: np.ndarray, times_ms: np.ndarray, occurrences: Sequence[Occurrence], duration_s: float,
                  config: StreamingConfig, *, thresholds: Sequence[int] = range(0, 256), late_ms: int = 1500
                  ) -> list[CurvePoint]:
     """RecognizeCommands at every threshold over the same per-window scores."""
-    top, top_score, valid = averaged_scores(scores, times_ms, config)
-    reported = np.array([config.labels.index(l) for l in config.reported], np.int64)
+    averaged = averaged_scores(scores, times_ms, config)
+    top = averaged[0]
     index = {label: i for i, label in enumerate(config.labels)}
     occ_labels, occ_start, occ_end = _occurrence_arrays(occurrences, index)
     hours = negative_hours(duration_s, occurrences)
     times = np.asarray(times_ms, np.int64)
     points = []
     for threshold in thresholds:
-        new = decide(top, top_score, valid, times, config, threshold=threshold)
-        chosen = np.flatnonzero(new)
-        chosen = chosen[np.isin(top[chosen], reported)]
+        chosen = _reported_detections(averaged, times, config, threshold)
         hits, fa, dup = _match_arrays(top[chosen], times[chosen], occ_labels, occ_start, occ_end, late_ms)
         points.append(CurvePoint(threshold=int(threshold),
                                  frr=(len(occurrences) - hits) / len(occurrences) if occurrences else 0.0,
@@ -176,10 +182,10 @@ def frr_by_label(scores: np.ndarray, times_ms: np.ndarray, occurrences: Sequence
                  *, threshold: int, late_ms: int = 1500) -> dict[str, float]:
     """False-reject rate of each keyword at one threshold (a curve point's FRR pools the keywords, and one
     hard word -- short, one syllable -- can carry most of it)."""
-    top, top_score, valid = averaged_scores(scores, times_ms, config)
+    averaged = averaged_scores(scores, times_ms, config)
+    top = averaged[0]
     times = np.asarray(times_ms, np.int64)
-    chosen = np.flatnonzero(decide(top, top_score, valid, times, config, threshold=threshold))
-    chosen = chosen[np.isin(top[chosen], [config.labels.index(l) for l in config.reported])]
+    chosen = _reported_detections(averaged, times, config, threshold)
     occ_labels, occ_start, occ_end = _occurrence_arrays(occurrences, {l: i for i, l in enumerate(config.labels)})
     hit = np.zeros(len(occ_start), bool)
     if len(chosen) and len(occ_start):
