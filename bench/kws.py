@@ -168,7 +168,7 @@ def main() -> None:
     s = sizes(args.quick)
     figures: dict = {"quick": args.quick}
     seconds: dict = {}
-    from kws.common import set_seed
+    from corpus.configs import set_seed
 
     set_seed(args.seed)
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:

@@ -16,7 +16,7 @@ __all__ = ["register"]
 
 
 def _quiet() -> None:
-    from kws.common import quiet_tensorflow
+    from corpus.configs import quiet_tensorflow
 
     quiet_tensorflow()
 

@@ -4,7 +4,7 @@
 - converts a batch-1 concrete function (no dynamic-shape ops) with TFLITE_BUILTINS_INT8, int8 input and
   output, calibrated on `representative` (real training features);
 - pins the input tensor's quantization to the micro-frontend int8 form (scale 666/6553.6, zero point
-  -128, see kws.features) with a FakeQuant on the input, so the firmware feeds front-end int8 values
+  -128, export.frontend) with a FakeQuant on the input, so the firmware feeds front-end int8 values
   unchanged; the features already lie on that grid, so the FakeQuant changes nothing numerically;
 - then checks the result: every operator must be a builtin and compute in int8. The converter does not
   fail when an op has no int8 kernel; it leaves it in float between DEQUANTIZE/QUANTIZE. That is reported
@@ -26,13 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from export.flatbuffer import ModelInfo, read_tflite
+from export.frontend import FRONTEND
 
 __all__ = ["ExportError", "FloatOpsError", "NonBuiltinOpsError", "to_int8_tflite", "to_float_tflite", "check_int8",
            "LiteRtModel", "QuantizeReport", "accuracy_int8_vs_float"]
 
-# micro-frontend int8 form (kws.features); duplicated as numbers so export has no import cycle with kws
-FRONTEND_INT8_SCALE = 666.0 / 6553.6
-FRONTEND_INT8_ZERO_POINT = -128
 
 _QUANT_BOUNDARY_OPS = {"QUANTIZE", "DEQUANTIZE"}
 _INTEGER_TYPES = {"INT8", "INT16", "INT32", "INT64", "UINT8", "BOOL"}
@@ -126,7 +124,7 @@ def _export_model(model, pin: tuple[float, int] | None):
 
 
 def to_int8_tflite(model, representative: np.ndarray, *,
-                   input_pin: tuple[float, int] | None = (FRONTEND_INT8_SCALE, FRONTEND_INT8_ZERO_POINT),
+                   input_pin: tuple[float, int] | None = (FRONTEND.int8_scale, FRONTEND.int8_zero_point),
                    check: bool = True) -> bytes:
     """Full-integer int8 TFLite of a Keras model taking [frames, channels] float features."""
     import tensorflow as tf

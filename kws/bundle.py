@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from kws.common import read_json, read_lines
+from corpus.configs import read_json, read_lines
 from kws.features import int8_to_float
 from kws.streaming import StreamingConfig, load_streaming, scores_from_probabilities
 
@@ -91,7 +91,7 @@ def save_bundle(out: str | Path, *, model, tflite: bytes, streaming: StreamingCo
     from export.arena import estimate_arena
     from export.c_array import write_model_sources, write_settings_header
     from export.quantize import LiteRtModel
-    from kws.common import write_json, write_lines
+    from corpus.configs import write_json, write_lines
     from kws.streaming import save_streaming
 
     out = Path(out)

@@ -29,7 +29,7 @@ def _trees(root: str, languages: list[str]):
 def _embedding_main(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from kws.common import quiet_tensorflow
+    from corpus.configs import quiet_tensorflow
 
     quiet_tensorflow()
 
@@ -54,14 +54,14 @@ def _embedding_main(args: argparse.Namespace) -> int:
 def _closed_set_main(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from kws.common import quiet_tensorflow
+    from corpus.configs import quiet_tensorflow
 
     quiet_tensorflow()
 
     from export.quantize import ExportError, accuracy_int8_vs_float, to_int8_tflite
     from kws.bundle import save_bundle
     from kws.closed_set import ClosedSetConfig, closed_set_words, train_closed_set
-    from kws.common import to_jsonable
+    from corpus.configs import to_jsonable
     from kws.data import DataError, make_noise_bank
     from kws.evaluate import plot_confusion
     from kws.streaming import StreamingConfig

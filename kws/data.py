@@ -33,7 +33,7 @@ from corpus.augment import pink_noise, time_stretch, white_noise
 from corpus.engine import map_ordered
 from corpus.formats.mswc import MswcClip, MswcFormatError, MswcRelease, read_release
 from corpus.fsutil import atomic_path
-from kws.common import read_json, stable_hash, write_json
+from corpus.configs import read_json, stable_hash, write_json
 from kws.features import FRONTEND, FrontendConfig, clip_features_int8, int8_to_float
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -53,7 +53,7 @@ def detect_file(model_dir: str | Path, path: str | Path, *, kind: str = "int8", 
 
 
 def _main(args: argparse.Namespace) -> int:
-    from kws.common import quiet_tensorflow
+    from corpus.configs import quiet_tensorflow
 
     quiet_tensorflow()
     for path in args.files:

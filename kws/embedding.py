@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from corpus.formats.mswc import MswcRelease
-from kws.common import (SILENCE, determinism_note, from_jsonable, read_json, read_lines, set_seed, stable_hash,
-                        write_json, write_lines)
+from kws.common import SILENCE
+from corpus.configs import (determinism_note, from_jsonable, read_json, read_lines, set_seed, stable_hash,
+                            write_json, write_lines)
 from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, ClipRef, DataError, NoiseBank, clip_features,
                       load_pool, make_noise_bank, refs_of, silence_features, train_dataset)
 from kws.models import build_classifier, config_to_json, describe, preset

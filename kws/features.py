@@ -1,6 +1,7 @@
 """Micro-frontend features: the TFLite-Micro front end, through TensorFlow's `audio_microfrontend` op.
 
-Definition (shared by training, evaluation, `detect` and the firmware):
+Definition (shared by training, evaluation, `detect` and the firmware; every parameter is a field of
+`export.frontend.FrontendConfig`, saved in each model folder and in the generated C header):
 
     16 kHz int16 audio -> audio_microfrontend(window 30 ms, step 20 ms, 40 channels, PCAN on, log scale)
     -> uint16 v per channel and frame -> int8 q = clip(((v * 256) + 333) // 666 - 128, -128, 127)
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from corpus.audio import to_int16
+from export.frontend import FRONTEND, FrontendConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -41,48 +43,8 @@ __all__ = [
     "tf_frontend_uint16", "tf_uint16_to_int8", "tf_int8_to_float", "as_int16",
 ]
 
-INT8_ZERO_POINT = -128
-INT8_SCALE = 666.0 / 6553.6  # float value of one int8 step: (10 / 256) * (666 / 256)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FrontendConfig:
-    sample_rate_hz: int = 16000
-    window_ms: int = 30
-    stride_ms: int = 20
-    channels: int = 40
-    pcan: bool = True
-    log_scale: bool = True
-    clip_ms: int = 1000
-
-    @property
-    def window_samples(self) -> int:
-        return self.sample_rate_hz * self.window_ms // 1000
-
-    @property
-    def stride_samples(self) -> int:
-        return self.sample_rate_hz * self.stride_ms // 1000
-
-    @property
-    def clip_samples(self) -> int:
-        return self.sample_rate_hz * self.clip_ms // 1000
-
-    def frames_for(self, num_samples: int) -> int:
-        if num_samples < self.window_samples:
-            return 0
-        return (num_samples - self.window_samples) // self.stride_samples + 1
-
-    @property
-    def frames(self) -> int:
-        """Frames in one clip (49 for 1 s)."""
-        return self.frames_for(self.clip_samples)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.frames, self.channels)
-
-
-FRONTEND = FrontendConfig()
+INT8_ZERO_POINT = FRONTEND.int8_zero_point  # of the default definition; a model's own is in its config
+INT8_SCALE = FRONTEND.int8_scale  # float value of one int8 step: (10 / 256) * (666 / 256)
 
 
 def as_int16(samples: np.ndarray) -> np.ndarray:
@@ -91,18 +53,17 @@ def as_int16(samples: np.ndarray) -> np.ndarray:
     return samples if samples.dtype == np.int16 else to_int16(samples)
 
 
-def uint16_to_int8(values: np.ndarray) -> np.ndarray:
-    v = np.asarray(values, dtype=np.int64)
-    return np.clip((v * 256 + 333) // 666 - 128, -128, 127).astype(np.int8)
+def uint16_to_int8(values: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
+    return config.uint16_to_int8(values)
 
 
-def int8_to_float(q: np.ndarray) -> np.ndarray:
-    return ((np.asarray(q, dtype=np.float32) - INT8_ZERO_POINT) * np.float32(INT8_SCALE)).astype(np.float32)
+def int8_to_float(q: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
+    return config.int8_to_float(q)
 
 
-def float_to_int8(x: np.ndarray) -> np.ndarray:
+def float_to_int8(x: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
     """Inverse of int8_to_float for values on the grid (round to nearest, saturate)."""
-    return np.clip(np.round(np.asarray(x, np.float64) / INT8_SCALE) + INT8_ZERO_POINT, -128, 127).astype(np.int8)
+    return config.float_to_int8(x)
 
 
 def tf_frontend_uint16(samples_int16: "tf.Tensor", config: FrontendConfig = FRONTEND) -> "tf.Tensor":
@@ -110,23 +71,21 @@ def tf_frontend_uint16(samples_int16: "tf.Tensor", config: FrontendConfig = FRON
     import tensorflow as tf
     from tensorflow.lite.experimental.microfrontend.python.ops import audio_microfrontend_op
 
-    return audio_microfrontend_op.audio_microfrontend(
-        samples_int16, sample_rate=config.sample_rate_hz, window_size=config.window_ms,
-        window_step=config.stride_ms, num_channels=config.channels, enable_pcan=config.pcan,
-        enable_log=config.log_scale, out_type=tf.uint16)
+    return audio_microfrontend_op.audio_microfrontend(samples_int16, out_type=tf.uint16, **config.op_kwargs())
 
 
-def tf_uint16_to_int8(values: "tf.Tensor") -> "tf.Tensor":
+def tf_uint16_to_int8(values: "tf.Tensor", config: FrontendConfig = FRONTEND) -> "tf.Tensor":
     import tensorflow as tf
 
     v = tf.cast(values, tf.int32)
-    return tf.cast(tf.clip_by_value(tf.math.floordiv(v * 256 + 333, 666) - 128, -128, 127), tf.int8)
+    q = tf.math.floordiv(v * config.int8_multiplier + config.int8_offset, config.int8_divisor) + config.int8_zero_point
+    return tf.cast(tf.clip_by_value(q, -128, 127), tf.int8)
 
 
-def tf_int8_to_float(q: "tf.Tensor") -> "tf.Tensor":
+def tf_int8_to_float(q: "tf.Tensor", config: FrontendConfig = FRONTEND) -> "tf.Tensor":
     import tensorflow as tf
 
-    return (tf.cast(q, tf.float32) - float(INT8_ZERO_POINT)) * INT8_SCALE
+    return (tf.cast(q, tf.float32) - float(config.int8_zero_point)) * config.int8_scale
 
 
 def frontend_uint16(samples: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
@@ -140,11 +99,11 @@ def frontend_uint16(samples: np.ndarray, config: FrontendConfig = FRONTEND) -> n
 
 
 def features_int8(samples: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
-    return uint16_to_int8(frontend_uint16(samples, config))
+    return config.uint16_to_int8(frontend_uint16(samples, config))
 
 
 def features_float(samples: np.ndarray, config: FrontendConfig = FRONTEND) -> np.ndarray:
-    return int8_to_float(features_int8(samples, config))
+    return config.int8_to_float(features_int8(samples, config))
 
 
 def clip_features_int8(samples: np.ndarray, config: FrontendConfig = FRONTEND, *,

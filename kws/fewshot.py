@@ -36,7 +36,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from corpus.formats.mswc import MswcRelease
-from kws.common import SILENCE, UNKNOWN, set_seed
+from kws.common import SILENCE, UNKNOWN
+from corpus.configs import set_seed
 from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, AudioPool, ClipRef, DataError, NoiseBank,
                       clip_features, load_pool, refs_of, silence_features, train_dataset)
 from kws.evaluate import classification_metrics

@@ -35,7 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kws.common import SILENCE, UNKNOWN, from_jsonable, read_json, write_json
+from kws.common import SILENCE, UNKNOWN
+from corpus.configs import from_jsonable, read_json, write_json
 from kws.features import FeatureStream, FrontendConfig
 
 __all__ = [

@@ -29,7 +29,7 @@ from corpus.engine import map_ordered
 from corpus.formats.mswc import MswcRelease
 from corpus.manifest import read_jsonl
 from corpus.synth import SpeakerBank, SpeakerProfile, stable_seed
-from kws.common import read_json, write_json
+from corpus.configs import read_json, write_json
 from kws.data import NoiseBank
 from kws.evaluate import Occurrence
 

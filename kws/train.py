@@ -29,7 +29,7 @@ import numpy as np
 
 from corpus.cli import UserError, positive_int
 from corpus.formats.mswc import MswcRelease
-from kws.common import determinism_note, stable_hash, to_jsonable
+from corpus.configs import determinism_note, stable_hash, to_jsonable
 from kws.data import DataError, open_tree
 from kws.embedding import EmbeddingConfig
 
@@ -435,7 +435,7 @@ def _summary(report: dict, out: Path, synthetic: bool, say: Callable[[str], None
 
 def _main(args: argparse.Namespace) -> int:
     logging.getLogger("kws").setLevel(logging.INFO)
-    from kws.common import quiet_tensorflow
+    from corpus.configs import quiet_tensorflow
 
     quiet_tensorflow()
     embedding = EmbeddingConfig(backbone=args.backbone)

@@ -3,12 +3,11 @@ training configuration (`AlignerConfig`, saved as JSON next to the model)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from corpus.configs import from_jsonable, json_text
 from corpus.manifest import Alignment
 
 __all__ = ["AlignItem", "AlignResult", "AlignerConfig", "AlignError"]
@@ -74,19 +73,11 @@ class AlignerConfig:
             raise ValueError("splice offsets must include 0")
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n"
+        return json_text(self)
 
     @staticmethod
     def from_json(text: str) -> "AlignerConfig":
-        data: dict[str, Any] = json.loads(text)
-        names = {f.name for f in dataclasses.fields(AlignerConfig)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown aligner config field(s): {sorted(unknown)}")
-        for name, value in data.items():
-            if isinstance(value, list):
-                data[name] = tuple(value)
-        return AlignerConfig(**data)
+        return from_jsonable(AlignerConfig, json.loads(text))
 
     @staticmethod
     def load(path: str | Path) -> "AlignerConfig":

@@ -37,7 +37,8 @@ import numpy as np
 
 from corpus.fsutil import atomic_write_text
 from corpus.manifest import AlignedWord, Alignment, Supervision
-from corpus.mswc.config import BuildConfig, content_hash
+from corpus.configs import content_hash
+from corpus.mswc.config import BuildConfig
 from corpus.text import TextRules, normalize_words
 
 __all__ = ["TextGridTask", "textgrid_align", "AlignerTask", "aligner_align", "match_words", "confirm_mismatches",

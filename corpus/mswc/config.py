@@ -9,12 +9,13 @@ the config: it never changes what is written.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BuildConfig", "STAGES", "STAGE_FIELDS", "config_to_json", "config_from_json", "content_hash"]
+from corpus.configs import content_hash, from_jsonable, json_text
+
+__all__ = ["BuildConfig", "STAGES", "STAGE_FIELDS", "config_to_json", "config_from_json"]
 
 # The order the stages run in. Scoring comes before the split files are written because
 # `drop_outliers` needs the scores; the split assignment itself does not depend on them.
@@ -106,30 +107,9 @@ assert set(STAGE_FIELDS) == set(STAGES)
 assert {f for fs in STAGE_FIELDS.values() for f in fs} | {"on_error"} == {f.name for f in dataclasses.fields(BuildConfig)}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def config_to_json(config: BuildConfig) -> str:
-    data = {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
-    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return json_text(config)
 
 
 def config_from_json(text: str) -> BuildConfig:
-    data = json.loads(text)
-    names = {f.name for f in dataclasses.fields(BuildConfig)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"unknown BuildConfig field(s): {sorted(unknown)}")
-    if "shares" in data:
-        data["shares"] = tuple(data["shares"])
-    if "aligner_config" in data:
-        data["aligner_config"] = tuple(tuple(pair) for pair in data["aligner_config"])
-    return BuildConfig(**data)
-
-
-def content_hash(data: Any) -> str:
-    """SHA-256 of JSON data with sorted keys: the identity of a stage's inputs or of a trained model."""
-    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return from_jsonable(BuildConfig, json.loads(text))

@@ -40,7 +40,8 @@ from tqdm import tqdm
 from corpus.fsutil import atomic_write_text, sha256_file
 from corpus.manifest import (Alignment, CheckpointLog, Recording, Supervision, read_jsonl, read_manifest,
                              validate_supervisions, write_jsonl, write_manifest)
-from corpus.mswc.config import STAGE_FIELDS, STAGES, BuildConfig, config_to_json, content_hash
+from corpus.configs import content_hash
+from corpus.mswc.config import STAGE_FIELDS, STAGES, BuildConfig, config_to_json
 
 __all__ = ["build_mswc", "BuildError", "BuildStopped", "ValidationFailed", "read_report", "read_clip_records",
            "summary_table"]

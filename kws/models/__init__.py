@@ -15,7 +15,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kws.common import from_jsonable, to_jsonable
+from corpus.configs import from_jsonable, to_jsonable
 from kws.models import ds_cnn, efficientnet, tiny_conv
 
 __all__ = ["ARCHITECTURES", "PRESETS", "preset", "config_from_json", "config_to_json", "build_backbone",
