@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Callable, Iterable
 
-__all__ = ["UserError", "run_cli", "positive_int", "share"]
+__all__ = ["UserError", "run_cli", "positive_int", "share", "add_run_options"]
 
 
 class UserError(Exception):
@@ -31,6 +31,19 @@ def share(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be a share between 0 and 1, got {text}")
     return value
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, jobs: bool = True, quiet: bool = True, seed: bool = True,
+                    seed_help: str = "same seed, same data -> same output (default: %(default)s)") -> None:
+    """The one option vocabulary of every package's commands: `--jobs` (positive, default all cores),
+    `--quiet` (no progress bars) and `--seed`."""
+    if jobs:
+        parser.add_argument("--jobs", type=positive_int, default=None, metavar="N",
+                            help="worker processes (default: all cores)")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    if seed:
+        parser.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
 def run_cli(prog: str, description: str, registrars: Iterable[Callable[[argparse._SubParsersAction], None]],

@@ -34,22 +34,24 @@ def _quantize_main(args: argparse.Namespace) -> int:
 
     from corpus.fsutil import atomic_write_bytes
     from export.quantize import ExportError, accuracy_int8_vs_float, to_int8_tflite
-    from kws.bundle import MODEL_KERAS, MODEL_TFLITE, BundleError, load_bundle
+    from export.model_folder import MODEL_KERAS, MODEL_TFLITE, ModelFolderError, read_model_folder
 
     try:
-        bundle = load_bundle(args.model, need=(MODEL_KERAS,))
-    except BundleError as error:
+        folder = read_model_folder(args.model, need=(MODEL_KERAS,))
+    except ModelFolderError as error:
         raise UserError(str(error)) from None
     data = np.load(args.representative)
     if "features" not in data:
-        raise UserError(f"{args.representative}: expected an .npz with 'features' (float [N, 49, 40]) and "
+        raise UserError(f"{args.representative}: expected an .npz with 'features' (float [N, frames, channels]) and "
                         "optionally 'labels'")
-    model = bundle.keras_model()
+    import keras
+
+    model = keras.models.load_model(folder.path / MODEL_KERAS, compile=False)
     try:
         tflite = to_int8_tflite(model, data["features"][: args.examples])
     except ExportError as error:
         raise UserError(str(error)) from None
-    out = Path(args.out) if args.out else bundle.path / MODEL_TFLITE
+    out = Path(args.out) if args.out else folder.path / MODEL_TFLITE
     atomic_write_bytes(out, tflite)
     line = f"wrote {out} ({len(tflite):,} bytes, int8 builtin ops only)"
     if "labels" in data:
@@ -75,7 +77,7 @@ def _c_array_main(args: argparse.Namespace) -> int:
     streaming_path = Path(args.streaming) if args.streaming else tflite_path.parent / "streaming.json"
     if streaming_path.exists():
         from export.arena import estimate_arena
-        from kws.streaming import load_streaming
+        from export.model_folder import load_streaming
 
         lite, arena = LiteRtModel(tflite), estimate_arena(tflite)
         paths.append(write_settings_header(
@@ -123,7 +125,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--model models/kws-lg --representative features.npz")
     p.add_argument("--model", required=True, help="model folder (model.keras, labels.txt, streaming.json)")
     p.add_argument("--representative", required=True,
-                   help=".npz with 'features' (float [N, 49, 40] training features) and optional 'labels'")
+                   help=".npz with 'features' (float [N, frames, channels] training features) and optional 'labels'")
     p.add_argument("--examples", type=int, default=400, help="calibration examples (default 400)")
     p.add_argument("--out", help="output .tflite (default <model>/model_int8.tflite)")
     p.set_defaults(func=_quantize_main)

@@ -21,41 +21,24 @@ from typing import Callable
 
 import numpy as np
 
-from corpus.configs import read_json, read_lines
+from export.model_folder import (CONFIG, LABELS, MODEL_KERAS, MODEL_TFLITE, REPORT, STREAMING, ModelFolder,
+                                 ModelFolderError, read_model_folder)
 from kws.features import int8_to_float
-from kws.streaming import StreamingConfig, load_streaming, scores_from_probabilities
+from kws.streaming import StreamingConfig, scores_from_probabilities
 
 __all__ = ["Bundle", "load_bundle", "MODEL_KERAS", "MODEL_TFLITE", "LABELS", "STREAMING", "REPORT", "CONFIG",
            "BundleError"]
 
-MODEL_KERAS = "model.keras"
-MODEL_TFLITE = "model_int8.tflite"
-LABELS = "labels.txt"
-STREAMING = "streaming.json"
-REPORT = "report.json"
-CONFIG = "config.json"
+BundleError = ModelFolderError  # one error type for a bad model folder, whoever reads it
 
 
-class BundleError(FileNotFoundError):
-    pass
-
-
-@dataclass
-class Bundle:
-    path: Path
-    labels: tuple[str, ...]
-    streaming: StreamingConfig
+@dataclass(frozen=True)
+class Bundle(ModelFolder):
+    """A model folder (`export.model_folder`) with what keyword code needs on top: the Keras model and scorers."""
 
     def keras_model(self):
         import keras
         return keras.models.load_model(self.path / MODEL_KERAS, compile=False)
-
-    def tflite(self) -> bytes:
-        return (self.path / MODEL_TFLITE).read_bytes()
-
-    def report(self) -> dict:
-        path = self.path / REPORT
-        return read_json(path) if path.exists() else {}
 
     def scorer(self, kind: str = "int8", *, reference: bool = False) -> Callable[[np.ndarray], np.ndarray]:
         """int8 windows [n, frames, channels] -> scores [n, classes] (0..255)."""
@@ -65,23 +48,15 @@ class Bundle:
             return lambda windows: lite.scores(np.asarray(windows, np.int8))
         if kind == "float":
             model = self.keras_model()
+            frontend = self.streaming.frontend
             return lambda windows: scores_from_probabilities(
-                model.predict(int8_to_float(windows), batch_size=256, verbose=0))
+                model.predict(int8_to_float(windows, frontend), batch_size=256, verbose=0))
         raise ValueError(f"scorer kind must be int8 or float, got {kind!r}")
 
 
 def load_bundle(path: str | Path, *, need: tuple[str, ...] = (MODEL_TFLITE,)) -> Bundle:
-    path = Path(path)
-    if not path.is_dir():
-        raise BundleError(f"{path}: no model folder here (train one with `python -m kws train`)")
-    missing = [name for name in (LABELS, STREAMING, *need) if not (path / name).exists()]
-    if missing:
-        raise BundleError(f"{path}: not a complete model folder, missing {', '.join(missing)}")
-    streaming = load_streaming(path / STREAMING)
-    labels = tuple(read_lines(path / LABELS))
-    if labels != streaming.labels:
-        raise BundleError(f"{path}: labels.txt and streaming.json disagree")
-    return Bundle(path=path, labels=labels, streaming=streaming)
+    folder = read_model_folder(path, need=need)
+    return Bundle(path=folder.path, labels=folder.labels, streaming=folder.streaming)
 
 
 def save_bundle(out: str | Path, *, model, tflite: bytes, streaming: StreamingConfig, report: dict, config: dict,
@@ -92,7 +67,7 @@ def save_bundle(out: str | Path, *, model, tflite: bytes, streaming: StreamingCo
     from export.c_array import write_model_sources, write_settings_header
     from export.quantize import LiteRtModel
     from corpus.configs import write_json, write_lines
-    from kws.streaming import save_streaming
+    from export.model_folder import save_streaming
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from corpus.cli import UserError, positive_int
+from corpus.cli import UserError, add_run_options, positive_int
 
 __all__ = ["register"]
 
@@ -69,7 +69,7 @@ def _closed_set_main(args: argparse.Namespace) -> int:
     logging.getLogger("kws").setLevel(logging.INFO)
     release = _trees(args.data, [args.lang])[args.lang]
     words = tuple(args.words) if args.words else tuple(closed_set_words(release, args.count))
-    config = ClosedSetConfig(words=words, model=args.model, seed=args.seed)
+    config = ClosedSetConfig(words=words, model=args.backbone, seed=args.seed)
     config = replace(config, fit=replace(config.fit, epochs=args.epochs))
     try:
         trained = train_closed_set(release, config, noise=make_noise_bank(seed=args.seed), cache_dir=Path(args.cache),
@@ -93,9 +93,24 @@ def _closed_set_main(args: argparse.Namespace) -> int:
 
 
 def _synth_stream_main(args: argparse.Namespace) -> int:
-    from kws.streams import synth_stream_main
+    from kws.data import DataError, make_noise_bank, open_tree
+    from kws.streams import StreamConfig, make_stream, write_stream
 
-    return synth_stream_main(args)
+    try:
+        release = open_tree(args.data, args.lang)
+    except DataError as error:
+        raise UserError(str(error)) from None
+    words = args.keywords or []
+    missing = [w for w in words if w not in set(release.words())]
+    if missing:
+        raise UserError(f"not in {release.root}: {', '.join(missing)}")
+    noise = make_noise_bank(seed=args.seed + 1)
+    config = StreamConfig(duration_s=args.minutes * 60, seed=args.seed)
+    stream = make_stream(release, words, noise, config, jobs=args.jobs)
+    path = write_stream(stream, args.out)
+    print(f"wrote {path} ({stream.duration_s / 60:.1f} min, {len(stream.occurrences)} keywords, "
+          f"{stream.filler} as running speech) and {path}.truth.json")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -114,8 +129,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--exclude", nargs="*", help="words to keep out (word or lang/word)")
     p.add_argument("--cache", default="data/cache/kws")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=None)
+    add_run_options(p, quiet=False)
     p.set_defaults(func=_embedding_main)
 
     p = sub.add_parser("closed-set", help="train a closed-set model (Speech Commands style) when words have many clips",
@@ -127,12 +141,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lang", required=True)
     p.add_argument("--words", nargs="*", help="target words (default: the --count most frequent)")
     p.add_argument("--count", type=positive_int, default=10)
-    p.add_argument("--model", default="ds_cnn_s")
+    p.add_argument("--backbone", default="ds_cnn_s", help="architecture (default ds_cnn_s)")
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--out", required=True)
     p.add_argument("--cache", default="data/cache/kws")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=None)
+    add_run_options(p, quiet=False)
     p.set_defaults(func=_closed_set_main)
 
     p = sub.add_parser("synth-stream", help="write a noisy test stream with keywords spliced into running speech",
@@ -146,6 +159,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keywords", nargs="+", required=True)
     p.add_argument("--minutes", type=float, default=2.0)
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=None)
+    add_run_options(p, quiet=False)
     p.set_defaults(func=_synth_stream_main)

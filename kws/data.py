@@ -429,7 +429,7 @@ def _batch_features(audio: "tf.Tensor", starts: "tf.Tensor", frontend: FrontendC
         # two static-length branches (the op's shape inference needs a static input length)
         values = tf.cond(start > 0, lambda: tf_frontend_uint16(row[-clip:], frontend)[-frames:],
                          lambda: tf_frontend_uint16(row, frontend)[-frames:])
-        return tf_int8_to_float(tf_uint16_to_int8(values))
+        return tf_int8_to_float(tf_uint16_to_int8(values, frontend), frontend)
 
     return tf.map_fn(one, (audio, starts), fn_output_signature=tf.TensorSpec([frames, frontend.channels], tf.float32))
 
@@ -486,14 +486,14 @@ def clip_features(pool: AudioPool, indices: np.ndarray | None = None, *, fronten
     key = stable_hash([pool.refs[i].id for i in indices], frontend, length=16)
     path = Path(cache_dir) / f"features-{key}.npy" if cache_dir is not None else None
     if path is not None and path.exists():
-        return int8_to_float(np.load(path))
+        return int8_to_float(np.load(path), frontend)
     q = _features_job((pool.audio[indices], frontend)) if len(indices) else \
         np.zeros((0, *frontend.shape), np.int8)
     if path is not None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:
                 np.save(handle, q)
-    return int8_to_float(q)
+    return int8_to_float(q, frontend)
 
 
 def silence_features(noise: NoiseBank, count: int, *, seed: int, frontend: FrontendConfig = FRONTEND,

@@ -16,37 +16,32 @@ from pathlib import Path
 
 from corpus.cli import UserError
 
-__all__ = ["detect_file", "register"]
+__all__ = ["detect_file", "register", "AudioTooShort"]
+
+
+class AudioTooShort(ValueError):
+    """The file is shorter than one model window."""
 
 
 def detect_file(model_dir: str | Path, path: str | Path, *, kind: str = "int8", threshold: int | None = None,
                 block_s: float = 30.0, out=sys.stdout) -> list:
-    from corpus.audio import AudioError, audio_info, read_blocks
-    from kws.bundle import BundleError, load_bundle
+    from corpus.audio import audio_info, read_blocks
+    from kws.bundle import load_bundle
     from kws.streaming import StreamingDetector
 
-    try:
-        model = load_bundle(model_dir, need=("model_int8.tflite",) if kind == "int8" else ("model.keras",))
-    except BundleError as error:
-        raise UserError(str(error)) from None
+    model = load_bundle(model_dir, need=("model_int8.tflite",) if kind == "int8" else ("model.keras",))
     path = Path(path)
-    try:
-        info = audio_info(path)
-    except AudioError as error:
-        raise UserError(f"cannot read audio: {error}") from None
+    info = audio_info(path)
     config = model.streaming if threshold is None else replace(model.streaming, detection_threshold=int(threshold))
     if info.duration_s < config.frontend.clip_ms / 1000:
-        raise UserError(f"{path}: {info.duration_s:.2f} s of audio is too short; the model listens to "
+        raise AudioTooShort(f"{path}: {info.duration_s:.2f} s of audio is too short; the model listens to "
                         f"{config.frontend.clip_ms / 1000:g} s windows")
     detector = StreamingDetector(model.scorer(kind), config)
     detections = []
-    try:
-        for _, block in read_blocks(path, block_s=block_s, sample_rate_hz=config.frontend.sample_rate_hz):
-            for found in detector.push_audio(block):
-                detections.append(found)
-                print(f"{found.time_ms / 1000:9.2f} s  {found.label}  score {found.score}", file=out, flush=True)
-    except AudioError as error:
-        raise UserError(f"cannot decode audio: {error}") from None
+    for _, block in read_blocks(path, block_s=block_s, sample_rate_hz=config.frontend.sample_rate_hz):
+        for found in detector.push_audio(block):
+            detections.append(found)
+            print(f"{found.time_ms / 1000:9.2f} s  {found.label}  score {found.score}", file=out, flush=True)
     print(f"{len(detections)} detection(s) in {info.duration_s:.1f} s of audio "
           f"(threshold {config.detection_threshold}, {kind} model {model.path})", file=out)
     return detections
@@ -55,11 +50,17 @@ def detect_file(model_dir: str | Path, path: str | Path, *, kind: str = "int8", 
 def _main(args: argparse.Namespace) -> int:
     from corpus.configs import quiet_tensorflow
 
+    from corpus.audio import AudioError
+    from kws.bundle import BundleError
+
     quiet_tensorflow()
     for path in args.files:
         if len(args.files) > 1:
             print(f"== {path}")
-        detect_file(args.model, path, kind="float" if args.float else "int8", threshold=args.threshold)
+        try:
+            detect_file(args.model, path, kind="float" if args.float else "int8", threshold=args.threshold)
+        except (BundleError, AudioError, AudioTooShort) as error:
+            raise UserError(str(error)) from None
     return 0
 
 

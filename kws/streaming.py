@@ -35,9 +35,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kws.common import SILENCE, UNKNOWN
-from corpus.configs import from_jsonable, read_json, write_json
-from kws.features import FeatureStream, FrontendConfig
+from export.model_folder import StreamingConfig, load_streaming, save_streaming
+from kws.features import FeatureStream
 
 __all__ = [
     "StreamingConfig", "RecognizeCommands", "Result", "Detection", "window_end_frames", "sliding_windows",
@@ -46,38 +45,6 @@ __all__ = [
 ]
 
 INT32_MAX = 2 ** 31 - 1
-
-
-@dataclass(frozen=True, kw_only=True)
-class StreamingConfig:
-    labels: tuple[str, ...]
-    average_window_ms: int = 1000
-    detection_threshold: int = 200  # on the averaged score, 0..255, strict >
-    suppression_ms: int = 1500
-    minimum_count: int = 3
-    stride_frames: int = 1  # classify every n-th frame (1 = every 20 ms)
-    window_frames: int = 49
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    report_labels: tuple[str, ...] = ()  # empty: every label but silence and unknown
-
-    def __post_init__(self) -> None:
-        if not self.labels or self.labels[0] != SILENCE:
-            raise ValueError(f"labels[0] must be {SILENCE!r} (RecognizeCommands treats index 0 as silence)")
-        if not 0 <= self.detection_threshold <= 255:
-            raise ValueError("detection_threshold is on the 0..255 score scale")
-        if self.minimum_count < 1 or self.average_window_ms <= 0 or self.stride_frames < 1:
-            raise ValueError("minimum_count, average_window_ms and stride_frames must be positive")
-
-    @property
-    def reported(self) -> tuple[str, ...]:
-        return self.report_labels or tuple(l for l in self.labels if l not in (SILENCE, UNKNOWN))
-
-    def window_time_ms(self, end_frame: int | np.ndarray) -> int | np.ndarray:
-        """Time of a window's result: when its last frame is complete."""
-        return end_frame * self.frontend.stride_ms + self.frontend.window_ms
-
-    def queue_capacity(self) -> int:
-        return self.average_window_ms // (self.stride_frames * self.frontend.stride_ms) + 1
 
 
 @dataclass(frozen=True)
@@ -273,12 +240,3 @@ class StreamingDetector:
                     detections.append(Detection(label, time_ms, result.score))
         self._frames = buffer[-(config.window_frames - 1):] if config.window_frames > 1 else buffer[:0]
         return detections
-
-
-def save_streaming(path, config: StreamingConfig) -> None:
-    write_json(path, config)
-
-
-def load_streaming(path) -> StreamingConfig:
-    return from_jsonable(StreamingConfig, read_json(path))
-

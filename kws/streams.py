@@ -16,22 +16,24 @@ pauses, silence and background noise, and the exact time of every keyword (the g
 
 from __future__ import annotations
 
-import argparse
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from corpus.audio import load_audio, save_audio
+from corpus.audio import AudioError, load_audio, save_audio
 from corpus.augment import active_power
 from corpus.engine import map_ordered
 from corpus.formats.mswc import MswcRelease
 from corpus.manifest import read_jsonl
-from corpus.synth import SpeakerBank, SpeakerProfile, stable_seed
+from corpus.synth import SpeakerBank, SpeakerProfile, SynthError, stable_seed
 from corpus.configs import read_json, write_json
 from kws.data import NoiseBank
 from kws.evaluate import Occurrence
+
+log = logging.getLogger(__name__)
 
 __all__ = ["StreamConfig", "Stream", "KeywordClip", "keyword_clips", "make_stream", "write_stream", "read_stream",
            "running_speech"]
@@ -113,7 +115,8 @@ def keyword_clips(release: MswcRelease, words: Sequence[str], *, sets: Sequence[
         for clip in clips:
             try:
                 audio = load_audio(release.clip_path(clip), sample_rate_hz=RATE)
-            except Exception:
+            except AudioError as error:  # a corrupt clip is left out of the stream, and said so
+                log.warning("%s: skipped (%s)", clip.link, error)
                 continue
             start, end = truth.get(clip.link) or _energy_span(audio)
             piece, a, b = _cut(audio, start, end)
@@ -151,7 +154,7 @@ def _can_synthesize(language: str) -> bool:
         DemoText.load(language)
         espeak_voice_for(language)
         return True
-    except Exception:
+    except (ValueError, SynthError):  # no demo text, or no espeak voice for the language
         return False
 
 
@@ -169,7 +172,8 @@ def _clip_sentences(release: MswcRelease, keywords: Sequence[str], count: int, r
             if clip.link not in cache:
                 try:
                     audio = load_audio(release.clip_path(clip), sample_rate_hz=RATE)
-                except Exception:
+                except AudioError as error:  # a corrupt clip is left out of the stream, and said so
+                    log.warning("%s: skipped (%s)", clip.link, error)
                     continue
                 cache[clip.link] = _cut(audio, *_energy_span(audio))
             piece, a, b = cache[clip.link]
@@ -310,24 +314,3 @@ def read_stream(path: str | Path) -> Stream:
     return Stream(audio=load_audio(path, sample_rate_hz=RATE),
                   occurrences=[Occurrence(**o) for o in truth["occurrences"]], language=truth["language"],
                   filler=truth["filler"])
-
-
-def synth_stream_main(args: argparse.Namespace) -> int:
-    from corpus.cli import UserError
-    from kws.data import DataError, make_noise_bank, open_tree
-
-    try:
-        release = open_tree(args.data, args.lang)
-    except DataError as error:
-        raise UserError(str(error)) from None
-    words = args.keywords or []
-    missing = [w for w in words if w not in set(release.words())]
-    if missing:
-        raise UserError(f"not in {release.root}: {', '.join(missing)}")
-    noise = make_noise_bank(seed=args.seed + 1)
-    config = StreamConfig(duration_s=args.minutes * 60, seed=args.seed)
-    stream = make_stream(release, words, noise, config, jobs=args.jobs)
-    path = write_stream(stream, args.out)
-    print(f"wrote {path} ({stream.duration_s / 60:.1f} min, {len(stream.occurrences)} keywords, "
-          f"{stream.filler} as running speech) and {path}.truth.json")
-    return 0

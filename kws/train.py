@@ -27,7 +27,7 @@ from typing import Callable
 
 import numpy as np
 
-from corpus.cli import UserError, positive_int
+from corpus.cli import UserError, add_run_options, positive_int
 from corpus.formats.mswc import MswcRelease
 from corpus.configs import determinism_note, stable_hash, to_jsonable
 from kws.data import DataError, open_tree
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KEYWORDS = {"lg": ("akawuka", "senyiga", "okugema")}  # COVID-19 radio monitoring in Uganda
 EMBEDDING_LANGUAGES = ("en", "es", "de", "sw")
+
+
+class TrainError(Exception):
+    """The training run cannot go on: no usable data, an unknown language, keywords not in the data."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,14 +99,14 @@ def _demo_tree(language: str, out_root: Path, *, words: int, clips: int, speaker
     try:
         DemoText.load(language)
     except ValueError as error:
-        raise UserError(f"no data for language {language!r} and no demo text to synthesize it: {error}") from None
+        raise TrainError(f"no data for language {language!r} and no demo text to synthesize it: {error}") from None
     say(f"building the SYNTHETIC demo corpus for {language} (espeak-ng speech, {words} words x {clips} clips) "
         f"in {lang_dir} ...")
     try:
         synth_mswc(SynthMswcConfig(language=language, words=words, clips_per_word=clips, speakers=speakers, seed=seed,
                                    include=include), out_root, jobs=jobs, progress=False)
     except ValueError as error:
-        raise UserError(f"cannot build the demo corpus for {language}: {error}") from None
+        raise TrainError(f"cannot build the demo corpus for {language}: {error}") from None
     return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus built in {lang_dir}")
 
 
@@ -121,16 +125,16 @@ def resolve_target(config: TrainConfig, data_root: Path, *, jobs: int | None, sa
     if config.data:
         path = Path(config.data)
         if not path.exists():
-            raise UserError(f"DATA={path}: no such folder")
+            raise TrainError(f"DATA={path}: no such folder")
         if (path / f"{language}_splits.csv").exists() or (path / language / f"{language}_splits.csv").exists():
             try:
                 release = open_tree(path, language)
             except DataError as error:
-                raise UserError(str(error)) from None
+                raise TrainError(str(error)) from None
             return ResolvedData(release, _is_synthetic(release), f"MSWC-layout data from {release.root}")
         other = sorted(p.name for p in path.glob("*_splits.csv")) + sorted(p.name for p in path.glob("*/*_splits.csv"))
         if other:
-            raise UserError(f"DATA={path} is MSWC-layout data, but not for {language!r} (found {', '.join(other)})")
+            raise TrainError(f"DATA={path} is MSWC-layout data, but not for {language!r} (found {', '.join(other)})")
         cv_dir = _looks_like_common_voice(path, language)
         if cv_dir is not None:
             from corpus.mswc import BuildConfig, BuildError, build_mswc
@@ -140,13 +144,13 @@ def resolve_target(config: TrainConfig, data_root: Path, *, jobs: int | None, sa
                 built = build_mswc(cv_dir, language, data_root / "mswc-built", BuildConfig(), engine="local",
                                    jobs=jobs, progress=True)
             except BuildError as error:  # includes BuildStopped and ValidationFailed
-                raise UserError(f"DATA={path}: the MSWC builder could not make keyword clips from {cv_dir}: {error}. "
+                raise TrainError(f"DATA={path}: the MSWC builder could not make keyword clips from {cv_dir}: {error}. "
                                 f"Its work folder {data_root / 'mswc-built'} keeps finished stages; rerun to "
                                 "resume") from None
             release = open_tree(built)
             return ResolvedData(release, _is_synthetic(release) or (cv_dir / "synthetic_truth.jsonl.gz").exists(),
                                 f"MSWC builder run on {cv_dir} -> {built}")
-        raise UserError(f"DATA={path} is neither an MSWC-layout folder (<lang>/<lang>_splits.csv and clips/<word>/...) "
+        raise TrainError(f"DATA={path} is neither an MSWC-layout folder (<lang>/<lang>_splits.csv and clips/<word>/...) "
                         f"nor a Common Voice language folder (validated.tsv and clips/, or cv-corpus-*/{language}/)")
     real = data_root / "mswc" / language
     if (real / f"{language}_splits.csv").exists():
@@ -174,7 +178,7 @@ def resolve_embedding_trees(config: TrainConfig, data_root: Path, *, jobs: int |
             try:
                 trees[language] = open_tree(config.embedding_data, language)
             except DataError as error:
-                raise UserError(f"embedding data: {error}") from None
+                raise TrainError(f"embedding data: {error}") from None
         elif (data_root / "mswc" / language / f"{language}_splits.csv").exists():
             trees[language] = open_tree(data_root / "mswc" / language)
         else:
@@ -231,7 +235,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     stages: dict[str, float] = {}
     data_root, models_root = Path(data_root), Path(models_root)
     if not config.language or not config.language.replace("-", "").isalnum():
-        raise UserError(f"language code {config.language!r} is not valid (e.g. lg, en, sw)")
+        raise TrainError(f"language code {config.language!r} is not valid (e.g. lg, en, sw)")
     out = Path(out) if out is not None else models_root / f"kws-{config.language}"
     cache_dir = data_root / "cache" / "kws"
 
@@ -244,13 +248,13 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     if not keywords:
         keywords = default_keywords(release, set())
         if not keywords:
-            raise UserError(f"{release.root}: no words to choose default keywords from")
+            raise TrainError(f"{release.root}: no words to choose default keywords from")
     try:
         check_keywords(release, keywords)
         for keyword in keywords:  # before any training: every keyword needs K TRAIN clips
             choose_shots(release, keyword, config.shots, seed=config.seed)
     except DataError as error:
-        raise UserError(str(error)) from None
+        raise TrainError(str(error)) from None
     trees, embedding_synthetic = resolve_embedding_trees(config, data_root, jobs=jobs, say=say)
     stages["data_s"] = time.perf_counter() - mark
     # keywords of a language the embedding trains on must stay unseen by it (only then: the excluded words
@@ -266,7 +270,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     try:
         key = embedding_key(trees, embedding_config)
     except DataError as error:
-        raise UserError(f"embedding data: {error}") from None
+        raise TrainError(f"embedding data: {error}") from None
     embedding_dir = models_root / "embeddings" / f"{embedding_config.backbone}-{key}"
     if (embedding_dir / "report.json").exists():
         embedding = Embedding.load(embedding_dir)
@@ -303,7 +307,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
                                 noise=noise, cache_dir=cache_dir, jobs=jobs, verbose=verbose,
                                 negative_audio=negatives)
     except DataError as error:
-        raise UserError(str(error)) from None
+        raise TrainError(str(error)) from None
     model, labels = trained.model, trained.labels
     stages["fewshot_s"] = time.perf_counter() - mark
 
@@ -313,7 +317,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     eval_x, eval_y, eval_ids = evaluation_set(release, keywords, noise, cache_dir=cache_dir, jobs=jobs,
                                               seed=config.seed)
     if not np.any(eval_y >= 2):
-        raise UserError(f"{release.root}: no DEV/TEST clips of {', '.join(keywords)} to evaluate on held-out speakers")
+        raise TrainError(f"{release.root}: no DEV/TEST clips of {', '.join(keywords)} to evaluate on held-out speakers")
     metrics = evaluate_model(model, eval_x, eval_y, labels)
     plot_confusion(metrics, out / "confusion.png", title=f"{config.language} keywords, held-out speakers")
     plot_f1(metrics, out / "f1.png")
@@ -324,7 +328,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     try:
         tflite = to_int8_tflite(model, trained.representative)
     except ExportError as error:
-        raise UserError(f"int8 export failed: {error}") from None
+        raise TrainError(f"int8 export failed: {error}") from None
     quant = accuracy_int8_vs_float(model, tflite, eval_x, eval_y)
     arena = estimate_arena(tflite)
     stages["export_s"] = time.perf_counter() - mark
@@ -384,7 +388,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
         "config": to_jsonable(config),
     }
     bundle.save_bundle(out, model=model, tflite=tflite, streaming=streaming, report=report, config={
-        "train": config, "fewshot": fewshot_config, "embedding": embedding_config,
+        "train": config, "fewshot": fewshot_config, "embedding": embedding_config, "frontend": streaming.frontend,
         "embedding_path": str(embedding.path)}, files={
         "files_shots.tsv": ["keyword\tid", *(f"{k}\t{i}" for k, ids in trained.shots.items() for i in ids)],
         "files_unknown.tsv": ["id", *trained.unknown_ids],
@@ -446,7 +450,10 @@ def _main(args: argparse.Namespace) -> int:
                          embedding_data=args.embedding_data, seed=args.seed, fine_tune_layers=args.fine_tune,
                          stream_minutes=args.stream_minutes, embedding=embedding,
                          embedding_languages=tuple(args.embedding_langs.split(",")))
-    run_train(config, out=args.out, data_root=args.data_root, models_root=args.models_root, jobs=args.jobs)
+    try:
+        run_train(config, out=args.out, data_root=args.data_root, models_root=args.models_root, jobs=args.jobs)
+    except TrainError as error:
+        raise UserError(str(error)) from None
     return 0
 
 
@@ -474,6 +481,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", help="model folder (default models/kws-<lang>)")
     parser.add_argument("--data-root", default="data", help="where corpora and caches live (default data)")
     parser.add_argument("--models-root", default="models", help="where models live (default models)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    add_run_options(parser, quiet=False)
     parser.set_defaults(func=_main)

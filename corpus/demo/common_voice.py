@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.audio import save_audio
-from corpus.cli import UserError, positive_int, share
+from corpus.cli import UserError, add_run_options, positive_int, share
 from corpus.demo.noise import NoisePlan, degrade, draw_augmentation
 from corpus.demo.text import DemoText
 from corpus.engine import map_ordered
@@ -273,7 +273,7 @@ def _main(args: argparse.Namespace) -> int:
             wrong_transcript_share=args.wrong_transcripts, silent_clip_share=args.silent_clips,
             corrupt_clips=args.corrupt_clips, odd_unicode_share=args.odd_unicode,
             hostile_word_share=args.hostile_words)
-        lang_dir = synth_common_voice(config, args.out, jobs=args.jobs)
+        lang_dir = synth_common_voice(config, args.out, jobs=args.jobs, progress=not args.quiet)
     except ValueError as error:
         raise UserError(str(error)) from None
     print(f"wrote {lang_dir} ({config.sentences * config.reads_per_sentence} validated clips)")
@@ -291,7 +291,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--sentences", type=positive_int, default=200, help="validated sentences (default 200)")
     parser.add_argument("--speakers", type=positive_int, default=20, help="distinct speakers (default 20)")
     parser.add_argument("--reads-per-sentence", type=positive_int, default=1, help="clips per sentence")
-    parser.add_argument("--seed", type=int, default=0, help="same seed -> identical TSVs and clips")
     parser.add_argument("--version", default="17.0-synthetic", help="release name after cv-corpus-")
     parser.add_argument("--noisy-share", type=share, default=1.0, help="share of clips with added noise")
     parser.add_argument("--snr-db", default="20:40", help="SNR range LOW:HIGH in dB (default 20:40)")
@@ -303,5 +302,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--corrupt-clips", type=int, default=0, help="number of undecodable MP3 files")
     parser.add_argument("--odd-unicode", type=share, default=0.0, help="share of sentences with odd Unicode")
     parser.add_argument("--hostile-words", type=share, default=0.0, help="share with tokens like ../x or con")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    add_run_options(parser, seed_help="same seed -> identical TSVs and clips")
     parser.set_defaults(func=_main)

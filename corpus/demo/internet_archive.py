@@ -31,7 +31,7 @@ import soundfile as sf
 
 from corpus.audio import read_blocks
 from corpus.augment import pink_noise
-from corpus.cli import UserError, positive_int, share
+from corpus.cli import UserError, add_run_options, positive_int, share
 from corpus.demo.text import DemoText, demo_languages
 from corpus.engine import map_ordered
 from corpus.manifest import write_jsonl
@@ -491,11 +491,10 @@ example:
     parser.add_argument("--minutes", type=float, default=3.0,
                         help="length of each original item (default: %(default)s)")
     parser.add_argument("--lang", default="en", help="language spoken (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same items (default: %(default)s)")
     parser.add_argument("--bad-transcript-share", type=share, default=0.25,
                         help="share of items whose captions do not match the audio (default: %(default)s)")
     parser.add_argument("--near-duplicates", type=int, default=1,
                         help="how many items are re-uploads of another item (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--force", action="store_true", help="replace synthetic items already in OUT")
+    add_run_options(parser, quiet=False, seed_help="same seed, same items (default: %(default)s)")
     parser.set_defaults(func=_run)

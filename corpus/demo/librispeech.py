@@ -25,7 +25,7 @@ import numpy as np
 
 from corpus.audio import save_audio
 from corpus.augment import add_noise, apply_reverb, pink_noise, synthetic_rir
-from corpus.cli import UserError, positive_int
+from corpus.cli import UserError, add_run_options, positive_int
 from corpus.demo.text import DemoText
 from corpus.engine import map_ordered
 from corpus.formats.librispeech import (ChapterRow, SpeakerRow, chapter_dir, utterance_id, write_chapters,
@@ -238,7 +238,6 @@ example:
     parser.add_argument("--chapters-per-speaker", type=positive_int, default=2, help="(default: %(default)s)")
     parser.add_argument("--utterances-per-chapter", type=positive_int, default=5, help="(default: %(default)s)")
     parser.add_argument("--lang", default="en", help="language of the demo sentences and voice (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same corpus (default: %(default)s)")
-    parser.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     parser.add_argument("--force", action="store_true", help="replace OUT/LibriSpeech/<split> if it exists")
+    add_run_options(parser, quiet=False, seed_help="same seed, same corpus (default: %(default)s)")
     parser.set_defaults(func=_run)

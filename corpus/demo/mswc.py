@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus.audio import save_audio
-from corpus.cli import UserError, positive_int
+from corpus.cli import UserError, add_run_options, positive_int
 from corpus.clips import clip_span_s, cut_keyword_clip
 from corpus.demo.noise import NoisePlan, degrade, draw_augmentation
 from corpus.demo.text import DemoText
@@ -154,7 +154,7 @@ def _main(args: argparse.Namespace) -> int:
         try:
             config = SynthMswcConfig(language=language, words=args.words, clips_per_word=args.clips_per_word,
                                      speakers=args.speakers, seed=args.seed)
-            lang_dir = synth_mswc(config, args.out, jobs=args.jobs)
+            lang_dir = synth_mswc(config, args.out, jobs=args.jobs, progress=not args.quiet)
         except ValueError as error:
             raise UserError(str(error)) from None
         print(f"wrote {lang_dir}: {config.words} words x {config.clips_per_word} clips")
@@ -171,6 +171,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--words", type=positive_int, default=50, help="keywords per language (default 50)")
     parser.add_argument("--clips-per-word", type=positive_int, default=20, help="clips per keyword (default 20)")
     parser.add_argument("--speakers", type=positive_int, default=40, help="speakers per language (default 40)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    add_run_options(parser)
     parser.set_defaults(func=_main)

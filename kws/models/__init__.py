@@ -17,6 +17,7 @@ from typing import Any
 
 from corpus.configs import from_jsonable, to_jsonable
 from kws.models import ds_cnn, efficientnet, tiny_conv
+from export.frontend import FRONTEND
 
 __all__ = ["ARCHITECTURES", "PRESETS", "preset", "config_from_json", "config_to_json", "build_backbone",
            "build_classifier", "describe"]
@@ -52,11 +53,12 @@ def config_from_json(data: dict):
     return from_jsonable(ARCHITECTURES[arch].Config, data)
 
 
-def build_backbone(config, input_shape: tuple[int, int] = (49, 40)):
+def build_backbone(config, input_shape: tuple[int, int] = FRONTEND.shape):
     return ARCHITECTURES[config.arch].build(config, input_shape)
 
 
-def build_classifier(config, num_classes: int, *, input_shape: tuple[int, int] = (49, 40), embedding_dim: int = 0,
+def build_classifier(config, num_classes: int, *, input_shape: tuple[int, int] = FRONTEND.shape,
+                     embedding_dim: int = 0,
                      dropout: float = 0.0, name: str = "classifier"):
     """features -> backbone -> [Dense(embedding_dim, relu) "embedding"] -> [Dropout] -> Dense "logits" -> "probs"."""
     import keras

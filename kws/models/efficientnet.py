@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from export.frontend import FRONTEND
+
 __all__ = ["Config", "build", "vector", "B0_BLOCKS"]
 
 NAME = "efficientnet"
@@ -95,7 +97,7 @@ def vector(x, config: Config):
     return layers.GlobalAveragePooling2D(name="pool")(x)
 
 
-def build(config: Config, input_shape: tuple[int, int] = (49, 40)):
+def build(config: Config, input_shape: tuple[int, int] = FRONTEND.shape):
     import keras
 
     inputs = keras.Input(input_shape, name="features")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from export.frontend import FRONTEND
+
 __all__ = ["Config", "build", "vector"]
 
 NAME = "tiny_conv"
@@ -29,7 +31,7 @@ def vector(x, config: Config):
     return layers.Flatten(name="flatten")(x)
 
 
-def build(config: Config, input_shape: tuple[int, int] = (49, 40)):
+def build(config: Config, input_shape: tuple[int, int] = FRONTEND.shape):
     import keras
 
     inputs = keras.Input(input_shape, name="features")
