@@ -264,7 +264,7 @@ def download_librispeech(part: str, out: str | os.PathLike[str], *, base_url: st
                          progress: bool = True) -> Path:
     """Fetch `<base_url>/<part>.tar.gz` into `out`, check its MD5, extract to `out/LibriSpeech/<part>`."""
     if part not in LIBRISPEECH_MD5 and md5 is None:
-        raise UserError(f"unknown LibriSpeech part {part!r}; choose one of {', '.join(LIBRISPEECH_MD5)}")
+        raise DownloadError(f"unknown LibriSpeech part {part!r}; choose one of {', '.join(LIBRISPEECH_MD5)}")
     out = Path(out)
     archive = out / f"{part}.tar.gz"
     stamp = out / f".{archive.name}.extracted"
@@ -287,10 +287,10 @@ def download_mswc(language: str, out: str | os.PathLike[str], *, kinds: tuple[st
     to the end before it gets its final name; `sha256` (kind -> hex) adds a check the user trusts.
     """
     if not language or "/" in language or language.startswith("."):
-        raise UserError(f"not a language code: {language!r}")
+        raise DownloadError(f"not a language code: {language!r}")
     unknown = set(kinds) - set(MSWC_KINDS) or set(sha256 or {}) - set(kinds)
     if unknown:
-        raise UserError(f"unknown or unselected archive kind(s) {sorted(unknown)}; kinds are {', '.join(MSWC_KINDS)}")
+        raise DownloadError(f"unknown or unselected archive kind(s) {sorted(unknown)}; kinds are {', '.join(MSWC_KINDS)}")
     results = {}
     for kind in kinds:
         folder = Path(out) / kind

@@ -32,6 +32,7 @@ import soundfile as sf
 from corpus.audio import read_blocks
 from corpus.augment import pink_noise
 from corpus.cli import UserError, add_run_options, positive_int, share
+from corpus.demo import SynthTreeError
 from corpus.demo.text import DemoText, demo_languages
 from corpus.engine import map_ordered
 from corpus.manifest import write_jsonl
@@ -429,12 +430,12 @@ def generate_ia(config: IASynthConfig) -> Path:
     try:
         DemoText.load(config.language)
     except ValueError as error:
-        raise UserError(str(error)) from None
+        raise SynthTreeError(str(error)) from None
     truth_file = root / TRUTH_NAME
     ours = [p for p in root.iterdir() if _IDENTIFIER.match(p.name)] if root.is_dir() else []
     if ours or truth_file.exists():
         if not config.force:
-            raise UserError(f"{root} already holds synthetic items; choose another --out or pass --force")
+            raise SynthTreeError(f"{root} already holds synthetic items; choose another --out or pass --force")
         for path in ours:
             shutil.rmtree(path)
         truth_file.unlink(missing_ok=True)
@@ -458,7 +459,10 @@ def _run(args: argparse.Namespace) -> int:
                                near_duplicates=args.near_duplicates, jobs=args.jobs, force=args.force)
     except ValueError as error:
         raise UserError(str(error)) from None
-    truth = generate_ia(config)
+    try:
+        truth = generate_ia(config)
+    except SynthTreeError as error:
+        raise UserError(str(error)) from None
     print(f"wrote {config.items} items to {config.out} (ground truth: {truth})")
     return 0
 

@@ -26,6 +26,7 @@ import numpy as np
 from corpus.audio import save_audio
 from corpus.augment import add_noise, apply_reverb, pink_noise, synthetic_rir
 from corpus.cli import UserError, add_run_options, positive_int
+from corpus.demo import SynthTreeError
 from corpus.demo.text import DemoText
 from corpus.engine import map_ordered
 from corpus.formats.librispeech import (ChapterRow, SpeakerRow, chapter_dir, utterance_id, write_chapters,
@@ -149,12 +150,12 @@ def generate_librispeech(config: LibriSynthConfig) -> Path:
     try:
         demo = DemoText.load(config.language)
     except ValueError as error:
-        raise UserError(str(error)) from None
+        raise SynthTreeError(str(error)) from None
     root = Path(config.out) / "LibriSpeech"
     split_dir = root / config.split
     if split_dir.exists() and any(split_dir.iterdir()):
         if not config.force:
-            raise UserError(f"{split_dir} already exists and is not empty; choose another --out or pass --force "
+            raise SynthTreeError(f"{split_dir} already exists and is not empty; choose another --out or pass --force "
                             f"to replace it")
         shutil.rmtree(split_dir)
     rng = np.random.default_rng(stable_seed(config.seed, config.split, "librispeech-ids"))
@@ -208,7 +209,10 @@ def _run(args: argparse.Namespace) -> int:
                                   seed=args.seed, jobs=args.jobs, force=args.force)
     except ValueError as error:
         raise UserError(str(error)) from None
-    split_dir = generate_librispeech(config)
+    try:
+        split_dir = generate_librispeech(config)
+    except SynthTreeError as error:
+        raise UserError(str(error)) from None
     print(f"wrote {split_dir} (ground truth: {truth_path(config.out, config.split)})")
     return 0
 
