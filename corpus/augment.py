@@ -12,7 +12,7 @@ import numpy as np
 from scipy.signal import fftconvolve
 
 __all__ = [
-    "AugmentConfig", "white_noise", "pink_noise", "add_noise", "active_power", "synthetic_rir", "apply_reverb",
+    "DegradeConfig", "white_noise", "pink_noise", "add_noise", "active_power", "synthetic_rir", "apply_reverb",
     "apply_gain", "augment", "time_stretch", "NOISE_KINDS",
 ]
 
@@ -20,8 +20,9 @@ NOISE_KINDS = ("white", "pink", "babble")
 
 
 @dataclass(frozen=True, kw_only=True)
-class AugmentConfig:
-    """What to do to one clip; `None` or 0 disables a step."""
+class DegradeConfig:
+    """How to degrade one clip (noise, reverb, gain; `None` or 0 disables a step). Named apart from
+    `kws.data.AugmentConfig`, which configures training-time augmentation."""
 
     noise_kind: str | None = None  # "white" | "pink" | "babble"
     snr_db: float = 20.0
@@ -146,7 +147,7 @@ def apply_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
     return np.clip(samples * 10 ** (gain_db / 20), -1.0, 1.0).astype(np.float32)
 
 
-def augment(samples: np.ndarray, config: AugmentConfig, rng: np.random.Generator, *, sample_rate_hz: int = 16000,
+def augment(samples: np.ndarray, config: DegradeConfig, rng: np.random.Generator, *, sample_rate_hz: int = 16000,
             babble: np.ndarray | None = None) -> np.ndarray:
     """Reverb, then noise, then gain. Babble noise must be supplied (it is speech of other speakers)."""
     out = np.asarray(samples, dtype=np.float32)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from corpus.augment import (AugmentConfig, active_power, add_noise, augment, pink_noise, synthetic_rir, time_stretch,
+from corpus.augment import (DegradeConfig, active_power, add_noise, augment, pink_noise, synthetic_rir, time_stretch,
                             white_noise)
 from corpus.synth import SpeakerBank, SynthError, espeak_voice_for, synthesize
 
@@ -106,13 +106,13 @@ def test_reverb_keeps_timing_and_decays():
 
 def test_augment_is_deterministic_by_seed():
     x = synthesize("corona", language="lg", speaker=SpeakerBank(1)[0]).samples
-    config = AugmentConfig(noise_kind="pink", snr_db=15, rt60_s=0.3, gain_db=-3)
+    config = DegradeConfig(noise_kind="pink", snr_db=15, rt60_s=0.3, gain_db=-3)
     a = augment(x, config, np.random.default_rng(5))
     b = augment(x, config, np.random.default_rng(5))
     c = augment(x, config, np.random.default_rng(6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     with pytest.raises(ValueError, match="babble"):
-        augment(x, AugmentConfig(noise_kind="babble"), np.random.default_rng(0))
+        augment(x, DegradeConfig(noise_kind="babble"), np.random.default_rng(0))
 
 
 def _spoken_span_s(x: np.ndarray) -> float:

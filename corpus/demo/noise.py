@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpus.augment import AugmentConfig, augment
+from corpus.augment import DegradeConfig, augment
 from corpus.demo.text import DemoText
 from corpus.synth import SpeakerBank, stable_seed, synthesize
 
@@ -67,10 +67,10 @@ class NoisePlan:
     gain_db: tuple[float, float] = (-6.0, 3.0)
 
 
-def draw_augmentation(plan: NoisePlan, rng: np.random.Generator) -> AugmentConfig:
+def draw_augmentation(plan: NoisePlan, rng: np.random.Generator) -> DegradeConfig:
     noisy = rng.random() < plan.noisy_share and plan.noise_kinds
     reverb = rng.random() < plan.reverb_share
-    return AugmentConfig(
+    return DegradeConfig(
         noise_kind=str(plan.noise_kinds[int(rng.integers(len(plan.noise_kinds)))]) if noisy else None,
         snr_db=float(rng.uniform(*plan.snr_db)),
         rt60_s=float(rng.uniform(*plan.rt60_s)) if reverb else 0.0,
@@ -78,7 +78,7 @@ def draw_augmentation(plan: NoisePlan, rng: np.random.Generator) -> AugmentConfi
     )
 
 
-def degrade(samples: np.ndarray, config: AugmentConfig, rng: np.random.Generator, *, language: str, seed: int,
+def degrade(samples: np.ndarray, config: DegradeConfig, rng: np.random.Generator, *, language: str, seed: int,
             sample_rate_hz: int = 16000) -> np.ndarray:
     """`augment`, fetching babble from the process's bank when the config asks for it."""
     babble = None
