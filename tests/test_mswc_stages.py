@@ -16,7 +16,7 @@ from corpus.mswc import BuildConfig
 from corpus.mswc.align_stage import TextGridTask, confirm_mismatches, match_words, textgrid_align
 from corpus.mswc.config import STAGE_FIELDS, STAGES, config_from_json, config_to_json
 from corpus.mswc.embedding import EMBEDDING_SIZE, embedder, word_shape_embedding
-from corpus.mswc.engines import EngineError, LocalEngine, SparkEngine
+from corpus.engines import EngineError, LocalEngine, SparkEngine
 from corpus.mswc.extract import (Occurrence, _folders, encode_opus, extract_recording,
                                  plan_extraction)
 from corpus.mswc.ingest import ProbeTask, probe_clip

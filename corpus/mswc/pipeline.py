@@ -126,7 +126,7 @@ class _Build:
     @property
     def engine(self):
         if self._engine is None:
-            from corpus.mswc.engines import EngineError, make_engine
+            from corpus.engines import EngineError, make_engine
 
             try:
                 self._engine = make_engine(self.engine_name, jobs=self.jobs, spark_master=self.spark_master)

@@ -68,7 +68,7 @@ def safe_folder(name: str) -> bool:
 def validate_release(lang_dir: str | Path, language: str, *, engine=None, wav: bool | None = None,
                      progress: bool = False) -> tuple[list[dict], dict]:
     """(problems, counts) for the release in `lang_dir`; `engine` decodes the clips (None: in process)."""
-    from corpus.mswc.engines import LocalEngine
+    from corpus.engines import LocalEngine
 
     lang_dir = Path(lang_dir)
     problems: list[dict] = []
