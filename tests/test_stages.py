@@ -189,3 +189,14 @@ def test_same_result_on_a_process_pool(tmp_path):
     finally:
         runner.close()
     assert _release(tmp_path / "two") == _release(tmp_path / "one")
+
+
+def test_the_mswc_builder_is_a_declaration_on_the_runner():
+    from corpus.mswc.config import STAGE_FIELDS, STAGES
+    from corpus.mswc.pipeline import mswc_stages
+
+    stages = mswc_stages()
+    assert tuple(s.name for s in stages) == STAGES
+    assert all(s.fields == STAGE_FIELDS[s.name] for s in stages)
+    assert [s.name for s in stages if isinstance(s, ItemStage)] == ["ingest", "align", "extract", "score"]
+    assert all(m.type is not dict for s in stages for m in s.outputs)  # typed manifests between stages

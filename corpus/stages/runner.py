@@ -1,57 +1,4 @@
-"""The resumable, typed stage runner every dataset builder declares its stages to.
-
-A builder is a tuple of stages run in order. Each stage has a name, the config fields that invalidate
-it, and the typed manifests it writes (`Manifest`: a name and a frozen dataclass, saved as
-`<work>/<stage>/<name>.jsonl.gz`). Two kinds:
-
-- `ItemStage`: `plan(ctx)` makes the stage's tasks (frozen dataclasses) on the driver from earlier
-  manifests; `func(task) -> result` is a pure, top-level per-item function run on the engine (a local
-  process pool or Spark, `corpus.engines`); `collect(ctx, tasks, results)` turns the typed results into
-  the stage's manifests. Results are logged to a checkpoint as they arrive, so a killed run redoes at
-  most the items in flight and never duplicates one.
-- `WholeStage`: `run(ctx)` for global work (training a model, k-means over a keyword, a split, a
-  validation); it may still map per-item work with `ctx.map_items` (checkpointed) or `ctx.map`.
-
-The runner owns the rest: fingerprints (a hash of the stage's config fields, its external inputs and
-the previous stage's fingerprint), skipping finished stages, resuming unfinished ones, `--from-stage`
-and `--to-stage`, `on_error` (`skip`: each bad item is reported with its id and reason and left out;
-`stop`: the first one raises `StageStopped`), progress bars (tqdm; off with `progress=False`), per-stage
-seconds (`<work>/timings.json`) and `report.json` (per stage: in, kept, dropped by reason, problems).
-
-Example (a builder measuring loudness, then keeping the loud clips):
-
-    @dataclass(frozen=True, kw_only=True)
-    class Clip:
-        id: str
-        path: str
-
-    @dataclass(frozen=True, kw_only=True)
-    class Level:
-        id: str
-        db: float | None = None
-        problems: tuple[Problem, ...] = ()
-
-    def measure(clip: Clip) -> Level:                    # top level: runs on pool or Spark workers
-        try:
-            return Level(id=clip.id, db=peak_db(clip.path))
-        except AudioError as error:
-            return Level(id=clip.id, problems=(Problem(item=clip.id, reason="unreadable", detail=str(error)),))
-
-    def plan(ctx: Context) -> list[Clip]:
-        return [Clip(id=p.stem, path=str(p)) for p in sorted(Path(ctx.config.folder).glob("*.wav"))]
-
-    def keep(ctx: Context, tasks: list[Clip], results: list[Level]) -> StageOutput:
-        loud = [r for r in results if r.db is not None and r.db > ctx.config.min_db]
-        return StageOutput(count_in=len(tasks), kept=len(loud), manifests={"levels": loud})
-
-    STAGES = (ItemStage(name="measure", fields=("folder", "min_db"), outputs=(Manifest("levels", Level),),
-                        task=Clip, result=Level, func=measure, plan=plan, collect=keep, unit="clip"),)
-    report = StageRunner(STAGES, out_dir=Path("out"), config=config, engine="local").run()
-
-A later stage reads `ctx.read("measure", "levels")` (a list of `Level`). Results returned by `func`
-report their problems through a `problems` attribute (a tuple of `Problem`), or the stage's
-`problems(ctx, result)` when keeping an item depends on the config.
-"""
+"""The runner of `corpus.stages`: fingerprints, resume, on_error, progress, timings and the report."""
 
 from __future__ import annotations
 
@@ -61,9 +8,8 @@ import os
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from tqdm import tqdm
 
@@ -71,110 +17,15 @@ from corpus.configs import content_hash, from_jsonable, json_text, to_jsonable
 from corpus.engines import Engine, EngineError, make_engine
 from corpus.fsutil import atomic_write_text
 from corpus.manifest import CheckpointLog, read_jsonl, write_jsonl
+from corpus.stages.declare import (ON_ERROR, ItemStage, Problem, Stage, StageError, StageOutput, StageStopped,
+                                   WholeStage, canonical_json)
 
-__all__ = ["Problem", "Manifest", "StageOutput", "Stage", "ItemStage", "WholeStage", "Context", "StageRunner",
-           "StageError", "StageStopped", "summary_table", "canonical_json", "ON_ERROR"]
+__all__ = ["Context", "StageRunner", "summary_table"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("corpus.stages")
 
 T = TypeVar("T")
 R = TypeVar("R")
-ON_ERROR = ("skip", "stop")
-
-
-class StageError(RuntimeError):
-    """The run cannot go on (bad stage names, a missing earlier stage, an engine that cannot start)."""
-
-
-class StageStopped(StageError):
-    """on_error='stop' and an item was bad; the message names the stage, the item and the reason."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Problem:
-    """A bad item: its id (or file:line), a short machine-readable reason, and a human detail."""
-
-    item: str
-    reason: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """A typed manifest a stage writes: `<work>/<stage>/<name>.jsonl.gz`, items of `type`, unique by `key`."""
-
-    name: str
-    type: type
-    key: str = "id"
-
-
-@dataclass
-class StageOutput:
-    """What a stage hands back: items in and kept, its manifests by name, and extra report fields."""
-
-    count_in: int
-    kept: int
-    manifests: dict[str, list] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
-
-
-def canonical_json(value: Any) -> Any:
-    """JSON data with every object's keys sorted, so a section reads the same fresh or from a marker."""
-    value = json.loads(json.dumps(to_jsonable(value), ensure_ascii=False))
-
-    def sort(item: Any) -> Any:
-        if isinstance(item, dict):
-            return {k: sort(item[k]) for k in sorted(item)}
-        if isinstance(item, list):
-            return [sort(v) for v in item]
-        return item
-
-    return sort(value)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Stage:
-    """What every stage declares. `inputs(ctx)`: JSON data naming external inputs (e.g. a source file's
-    hash) that invalidate the stage besides its config `fields`. `clears`: paths under the output
-    folder that belong to this stage (wiped when it reruns); `caches`: paths wiped only when the user
-    redoes the stage with --from-stage. `done_when(section)`: whether the stage counts as finished
-    (validation: only when valid). `stop_on_error=False`: report problems even with on_error=stop."""
-
-    name: str
-    fields: tuple[str, ...] = ()
-    outputs: tuple[Manifest, ...] = ()
-    inputs: Callable[["Context"], Any] | None = None
-    clears: tuple[str, ...] = ()
-    caches: tuple[str, ...] = ()
-    done_when: Callable[[dict], bool] | None = None
-    stop_on_error: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class WholeStage(Stage):
-    """A global stage: `run(ctx) -> StageOutput` on the driver."""
-
-    run: Callable[["Context"], StageOutput]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ItemStage(Stage, Generic[T, R]):
-    """A per-item stage: plan tasks, run `func` on each (checkpointed), collect typed results.
-
-    `key(task)`: the task's unique id (default `task.id`); `weight(task)`: its share of the progress bar
-    (default 1); `checkpoint`: the checkpoint log's name (default the stage's name).
-    """
-
-    task: type
-    result: type
-    func: Callable[[T], R]
-    plan: Callable[["Context"], list[T]]
-    collect: Callable[["Context", list[T], list[R]], StageOutput]
-    problems: Callable[["Context", R], Iterable[Problem]] | None = None
-    key: Callable[[T], str] | None = None
-    weight: Callable[[T], int] | None = None
-    unit: str = "item"
-    checkpoint: str = ""
 
 
 def _result_problems(ctx: "Context", stage: ItemStage, result: Any) -> Iterable[Problem]:
@@ -198,6 +49,7 @@ class Context:
         self.jobs = runner.jobs
         self.on_error = runner.on_error if stage.stop_on_error else "skip"
         self.problems: list[Problem] = []
+        self.notes: dict[str, Any] = {}  # what an ItemStage's plan hands to its collect (same run)
 
     @property
     def engine(self) -> Engine:
