@@ -233,3 +233,32 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
         found += detector.push_audio(stream[start:start + 16000 * 7])
     py_lines = [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found]
     assert c_lines[:-1] == py_lines and len(py_lines) >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(subprocess.run(["bash", "tools/ensure_arm.sh"], capture_output=True,
+                                   cwd=Path(__file__).resolve().parents[1]).returncode != 0,
+                    reason="arm-none-eabi-gcc / qemu-system-arm missing and not installable here")
+@pytest.mark.parametrize("simd", [True, False], ids=["simd", "portable"])
+def test_cortex_m4_under_qemu_gives_the_host_bytes(models, simd, tmp_path):
+    from export.c_build import build_m4, run_qemu
+
+    tflite, labels = models["fewshot_ds_cnn"]
+    compile_model(tflite, StreamingParams(labels=labels), tmp_path / "gen")
+    rng = np.random.default_rng(11)
+    samples = _signal(1.0, seed=2)[: 16000 * 6]  # noise, silence, clipping, chirp, DC
+    windows, _ = _features(20, seed=3)
+    run = tmp_path / "run"
+    run.mkdir()
+    samples.tofile(run / "fe_in.bin")
+    windows.tofile(run / "windows.bin")
+    elf = build_m4(tmp_path / "gen", "m4_check", tmp_path / "m4_check.elf", simd=simd)
+    report = dict(line.split() for line in run_qemu(elf, run, timeout_s=300).strip().splitlines())
+    fe_host = subprocess.run([build_host(tmp_path / "gen", "fe_dump", tmp_path / "fe_dump")], input=samples.tobytes(),
+                             capture_output=True, check=True).stdout
+    trace_host = subprocess.run([build_host(tmp_path / "gen", "kws_trace", tmp_path / "kws_trace")],
+                                input=windows.tobytes(), capture_output=True, check=True).stdout
+    assert (run / "fe_out.bin").read_bytes() == fe_host and len(fe_host) > 0
+    assert (run / "trace.bin").read_bytes() == trace_host
+    assert int(report["inferences"]) == 20 and int(report["calibration_ticks"]) > 0
+    del rng
