@@ -262,3 +262,21 @@ def test_cortex_m4_under_qemu_gives_the_host_bytes(models, simd, tmp_path):
     assert (run / "trace.bin").read_bytes() == trace_host
     assert int(report["inferences"]) == 20 and int(report["calibration_ticks"]) > 0
     del rng
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fewshot_ds_cnn", "tiny_conv", "micro_speech"])
+def test_double_rounding_build_equals_tflite_micro(models, name, tmp_path):
+    """KWS_ROUNDING_DOUBLE=1 is TFLM's arithmetic: outputs equal the tflite-micro wheel's interpreter."""
+    runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    if name not in models:
+        pytest.skip(f"{MICRO} is absent")
+    tflite, labels = models[name]
+    windows, _ = _features(150, seed=21)
+    traces = _trace(tflite, labels, tmp_path, windows, rounding=1)
+    interpreter = runtime.Interpreter.from_bytes(tflite)
+    shape = interpreter.get_input_details(0)["shape"]
+    for window, trace in zip(windows, traces):
+        interpreter.set_input(window.reshape(shape), 0)
+        interpreter.invoke()
+        assert np.array_equal(trace[-1][2], interpreter.get_output(0).reshape(-1))
