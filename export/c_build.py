@@ -22,6 +22,7 @@ PROGRAMS = {
     "kws_trace": (("kernels_int8.c",), ("kws_model.c",)),
     "fe_dump": (("frontend.c",), ("kws_frontend_tables.c",)),
     "recognize_dump": (("recognize.c",), ()),
+    "kws_speed": (("kernels_int8.c",), ("kws_model.c",)),
 }
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 
