@@ -223,6 +223,19 @@ class CModel:
     weight_bytes: int
 
 
+def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
+    """CONV_2D weights in the engine's layout (kernels_int8.c): values k = (fy, fx, c) padded to a multiple of
+    4, output channels padded to a multiple of 4 (zeros); for each block of 4 channels and each group of 4
+    values, the 4 channels' 4 bytes one after the other."""
+    out_c = filter_ohwi.shape[0]
+    flat = filter_ohwi.reshape(out_c, -1)
+    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 3) // 4 * 4
+    padded = np.zeros((c_padded, k_padded), np.int8)
+    padded[:out_c, :flat.shape[1]] = flat
+    # [block, channel in block, group, value in group] -> [block, group, channel in block, value in group]
+    return padded.reshape(c_padded // 4, 4, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
 class _Compiler:
     def __init__(self, tensors: list[_Tensor], ops: list[_Op]) -> None:
         self.tensors, self.ops = tensors, ops
@@ -230,6 +243,7 @@ class _Compiler:
         self.constants: list[str] = []
         self.weight_bytes = 0
         self.macs = 0
+        self.patch_values = 0  # CONV_2D scratch
 
     def const(self, name: str, ctype: str, values) -> str:
         values = np.asarray(values).reshape(-1)
@@ -276,8 +290,11 @@ class _Compiler:
             act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
-            self.const(f"{prefix}_filter", "int8_t", t_f.data)
+            self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
+                       if op.name == "CONV_2D" else t_f.data)
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
+            if op.name == "CONV_2D":
+                self.patch_values = max(self.patch_values, (f_h * f_w * in_c + 3) // 4 * 4)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
             if op.name == "DEPTHWISE_CONV_2D":
                 depth_multiplier = out_c // in_c
@@ -431,6 +448,8 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
     offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
     compiler = _Compiler(tensors, ops)
     layers = [compiler.layer(op, offsets) for op in ops]
+    if compiler.patch_values:
+        compiler.constants.append(compiler.templates["patch"].substitute(values=compiler.patch_values))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "kws_model.c"
