@@ -280,3 +280,13 @@ def test_double_rounding_build_equals_tflite_micro(models, name, tmp_path):
         interpreter.set_input(window.reshape(shape), 0)
         interpreter.invoke()
         assert np.array_equal(trace[-1][2], interpreter.get_output(0).reshape(-1))
+
+
+def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
+    tflite, labels = models["closed_set_ds_cnn"]
+    compiled = compile_model(tflite, StreamingParams(labels=labels), tmp_path)
+    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8)
+    assert compiled.arena_bytes == 1960 + 25 * 20 * 8
+    assert compiled.scratch_bytes == 2 * 40 + 2 * 20 * 8
+    text = (tmp_path / "kws_model.c").read_text()
+    assert "kws_rows.values" in text and "static const int8_t layer1_filter" in text

@@ -218,71 +218,101 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
   }
 }
 
+/* One output row of DEPTHWISE_CONV_2D from the input rows under the filter (rows[fy], NULL outside). */
+static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
+                          kws_dims_t in_dims, const int8_t *const *rows, int32_t filter_h, int32_t filter_w,
+                          const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o) {
+  const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
+  int32_t ox, oc, fy, fx;
+  for (ox = 0; ox < out_dims.w; ++ox, o += out_c) {
+    const int32_t x0 = ox * p->stride_w - p->pad_left;
+    const int32_t fx_first = x0 < 0 ? (-x0 + p->dilation_w - 1) / p->dilation_w : 0;
+    int32_t fx_end = filter_w;
+    while (fx_end > fx_first && x0 + (fx_end - 1) * p->dilation_w >= in_dims.w) --fx_end;
+    oc = 0;
+#if KWS_SIMD
+    if (mult == 1 && (out_c & 3) == 0) {
+      /* four channels per word: SMLABB / SMLATT keep the lanes apart */
+      const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      for (; oc < out_c; oc += 4) {
+        int32_t a[4], j;
+        a[0] = a[1] = a[2] = a[3] = 0;
+        for (fy = 0; fy < filter_h; ++fy) {
+          const int8_t *row = rows[fy];
+          const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
+          if (!row) continue;
+          row += oc;
+          for (fx = fx_first; fx < fx_end; ++fx) {
+            uint32_t xv, wv, x02, x13, w02, w13;
+            memcpy(&xv, row + (size_t)(x0 + fx * p->dilation_w) * in_dims.c, 4);
+            memcpy(&wv, frow + (size_t)fx * out_c, 4);
+            x02 = __sxtab16(offsets, xv);
+            x13 = sxtab16_ror8(offsets, xv);
+            w02 = __sxtb16(wv);
+            w13 = sxtb16_ror8(wv);
+            a[0] = __smlabb(x02, w02, a[0]);
+            a[2] = __smlatt(x02, w02, a[2]);
+            a[1] = __smlabb(x13, w13, a[1]);
+            a[3] = __smlatt(x13, w13, a[3]);
+          }
+        }
+        for (j = 0; j < 4; ++j) {
+          int32_t v = a[j] + (bias ? bias[oc + j] : 0);
+          v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
+          o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+        }
+      }
+    }
+#endif
+    for (; oc < out_c; ++oc) {
+      const int32_t ic = mult == 1 ? oc : oc / mult;
+      int32_t acc = 0;
+      for (fy = 0; fy < filter_h; ++fy) {
+        const int8_t *row = rows[fy];
+        const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
+        if (!row) continue;
+        row += ic;
+        for (fx = fx_first; fx < fx_end; ++fx) {
+          acc += (int32_t)frow[(size_t)fx * out_c] *
+                 ((int32_t)row[(size_t)(x0 + fx * p->dilation_w) * in_dims.c] + p->input_offset);
+        }
+      }
+      if (bias) acc += bias[oc];
+      acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
+      o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
+    }
+  }
+}
+
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out) {
-  const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
-  int32_t oy, ox, oc, fy, fx;
+                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             int8_t *rows_scratch) {
+  const size_t row_bytes = (size_t)in_dims.w * in_dims.c;
+  const int32_t cached = p->pad_top; /* in place: input rows above the current one, kept in a ring */
+  int8_t *const temp = rows_scratch ? rows_scratch + (size_t)cached * row_bytes : NULL;
+  const int8_t *rows[KWS_DEPTHWISE_MAX_FILTER_H];
+  int32_t oy, fy;
   for (oy = 0; oy < out_dims.h; ++oy) {
     const int32_t y0 = oy * p->stride_h - p->pad_top;
-    /* the filter rows and columns inside the image, for this output row and column */
-    const int32_t fy_first = y0 < 0 ? (-y0 + p->dilation_h - 1) / p->dilation_h : 0;
-    int32_t fy_end = filter_h;
-    while (fy_end > fy_first && y0 + (fy_end - 1) * p->dilation_h >= in_dims.h) --fy_end;
-    for (ox = 0; ox < out_dims.w; ++ox) {
-      const int32_t x0 = ox * p->stride_w - p->pad_left;
-      const int32_t fx_first = x0 < 0 ? (-x0 + p->dilation_w - 1) / p->dilation_w : 0;
-      int32_t fx_end = filter_w;
-      int8_t *o = out + ((size_t)oy * out_dims.w + ox) * out_c;
-      while (fx_end > fx_first && x0 + (fx_end - 1) * p->dilation_w >= in_dims.w) --fx_end;
-      oc = 0;
-#if KWS_SIMD
-      if (mult == 1 && (out_c & 3) == 0) {
-        /* four channels per word: SMLABB / SMLATT keep the lanes apart */
-        const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
-        for (; oc < out_c; oc += 4) {
-          int32_t a[4], j;
-          a[0] = a[1] = a[2] = a[3] = 0;
-          for (fy = fy_first; fy < fy_end; ++fy) {
-            const int8_t *row = in + (size_t)(y0 + fy * p->dilation_h) * in_dims.w * in_dims.c + oc;
-            const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
-            for (fx = fx_first; fx < fx_end; ++fx) {
-              uint32_t xv, wv, x02, x13, w02, w13;
-              memcpy(&xv, row + (size_t)(x0 + fx * p->dilation_w) * in_dims.c, 4);
-              memcpy(&wv, frow + (size_t)fx * out_c, 4);
-              x02 = __sxtab16(offsets, xv);
-              x13 = sxtab16_ror8(offsets, xv);
-              w02 = __sxtb16(wv);
-              w13 = sxtb16_ror8(wv);
-              a[0] = __smlabb(x02, w02, a[0]);
-              a[2] = __smlatt(x02, w02, a[2]);
-              a[1] = __smlabb(x13, w13, a[1]);
-              a[3] = __smlatt(x13, w13, a[3]);
-            }
-          }
-          for (j = 0; j < 4; ++j) {
-            int32_t v = a[j] + (bias ? bias[oc + j] : 0);
-            v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
-            o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
-          }
-        }
+    for (fy = 0; fy < filter_h; ++fy) {
+      const int32_t y = y0 + fy * p->dilation_h;
+      if (y < 0 || y >= in_dims.h) {
+        rows[fy] = NULL;
+      } else if (rows_scratch && y < oy) {
+        rows[fy] = rows_scratch + (size_t)(y % cached) * row_bytes; /* already overwritten: from the ring */
+      } else {
+        rows[fy] = in + (size_t)y * row_bytes;
       }
-#endif
-      for (; oc < out_c; ++oc) {
-        const int32_t ic = mult == 1 ? oc : oc / mult;
-        int32_t acc = 0;
-        for (fy = fy_first; fy < fy_end; ++fy) {
-          const int8_t *row = in + (size_t)(y0 + fy * p->dilation_h) * in_dims.w * in_dims.c + ic;
-          const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
-          for (fx = fx_first; fx < fx_end; ++fx) {
-            acc += (int32_t)frow[(size_t)fx * out_c] *
-                   ((int32_t)row[(size_t)(x0 + fx * p->dilation_w) * in_dims.c] + p->input_offset);
-          }
-        }
-        if (bias) acc += bias[oc];
-        acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
-        o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
-      }
+    }
+    if (!rows_scratch) {
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims,
+                    out + (size_t)oy * out_dims.w * out_dims.c);
+    } else {
+      /* in place (stride 1, same size): compute the row aside, keep the input row, then overwrite it */
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp);
+      if (cached > 0) memcpy(rows_scratch + (size_t)(oy % cached) * row_bytes, in + (size_t)oy * row_bytes, row_bytes);
+      memcpy(out + (size_t)oy * row_bytes, temp, row_bytes);
     }
   }
 }
