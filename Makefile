@@ -23,7 +23,7 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv
+.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv firmware-host arm-tools
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -43,7 +43,7 @@ java:  ## make sure a Java runtime exists for Spark (installs Debian's headless 
 
 # --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
 # is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
-test: setup java  ## run the whole test suite (what CI runs)
+test: setup java arm-tools  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
 test-fast: setup  ## the tests that train nothing and start no Spark
@@ -52,6 +52,13 @@ test-fast: setup  ## the tests that train nothing and start no Spark
 train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
+
+MODEL ?= models/kws-$(KWS_LANG)
+firmware-host: setup  ## C engine for MODEL (default models/kws-lg): build/firmware/<name>/kws_wav
+	$(PY) -m export c-model --model $(MODEL) --out build/firmware/$(notdir $(MODEL)) --build
+
+arm-tools:  ## arm-none-eabi-gcc, newlib and qemu-system-arm for the Cortex-M4 build (Debian packages)
+	@bash tools/ensure_arm.sh
 
 bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
