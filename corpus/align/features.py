@@ -16,13 +16,14 @@ import numpy as np
 from corpus import logmel
 
 __all__ = ["SAMPLE_RATE_HZ", "HOP", "WIN", "FRAME_S", "log_mel", "normalize", "mfcc_deltas", "splice",
-           "frame_count", "speech_mask", "frame_energy"]
+           "frame_count", "speech_mask", "frame_energy", "dither", "DITHER"]
 
 SAMPLE_RATE_HZ = logmel.ALIGNER.sample_rate_hz
 HOP = logmel.ALIGNER.hop_samples  # 10 ms
 WIN = logmel.ALIGNER.window_samples  # 25 ms
 N_MELS = logmel.ALIGNER.n_mels
 FRAME_S = HOP / SAMPLE_RATE_HZ
+DITHER = 3e-5
 
 
 def frame_count(num_samples: int) -> int:
@@ -33,6 +34,17 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
     """[T, 40] float32 log mel energies of 16 kHz mono samples (`corpus.logmel.ALIGNER`: pre-emphasis 0.97,
     centred Hamming frames, DC removed, natural log)."""
     return logmel.log_mel(samples, logmel.ALIGNER)
+
+
+def dither(samples: np.ndarray, level: float = DITHER) -> np.ndarray:
+    """Samples plus Gaussian noise at `level` RMS (about -90 dBFS): digital silence (zero padding, gated
+    recordings) gets a finite, speaker-independent floor instead of the log floor, so per-utterance
+    normalization is not dominated by it. Seeded by the length: the same input gives the same features."""
+    x = np.asarray(samples, np.float32).reshape(-1)
+    if not level or x.size == 0:
+        return x
+    noise = np.random.default_rng(x.size).standard_normal(x.size, dtype=np.float32)
+    return x + np.float32(level) * noise
 
 
 def frame_energy(feats: np.ndarray) -> np.ndarray:

@@ -1,0 +1,76 @@
+"""EM adaptation of a trained aligner (the synthetic head start) to a corpus of real voices.
+
+1. The head start aligns the corpus with its own transcripts (Viterbi, optional pauses between words):
+   the first alignment, instead of a flat start's uniform segmentation.
+2. Rounds of hard EM: the head start's MLP, warm-started, is trained a few epochs at a small learning rate
+   on the corpus frames and their current classes, then the corpus is realigned with its scores. Class
+   priors and state durations come from the corpus where it has seen a class often enough, and from the
+   head start elsewhere, so a small corpus (30-50 utterances) cannot wipe out what it never shows.
+3. The lexicon and the unit inventory are the head start's: a corpus word with a character the head start
+   never saw is refused by name (the caller reports it) rather than given a made-up model.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable
+
+import numpy as np
+
+from corpus.align.model import AcousticModel
+from corpus.align.types import AlignerConfig
+
+__all__ = ["adapt_model", "MIN_CLASS_FRAMES"]
+
+MIN_CLASS_FRAMES = 50  # frames a class needs in the corpus before its prior and duration are the corpus's own
+
+
+def _head_durations(model: AcousticModel) -> np.ndarray:
+    """Mean frames per visit implied by the head start's loop probabilities."""
+    stay = np.exp(model.topology.loop_lp.astype(np.float64))
+    return 1.0 / np.maximum(1.0 - stay, 1e-6)
+
+
+def adapt_model(head: AcousticModel, mel: np.ndarray, offsets: np.ndarray, units: list[list[tuple[int, ...]]], *,
+                config: AlignerConfig, language: str, rng: np.random.Generator,
+                on_round: Callable[[dict], None] | None = None) -> tuple[AcousticModel, np.ndarray]:
+    """(adapted model, final class per frame) for the corpus given as normalized log-mel frames `mel`
+    ([N, 40], utterances at `offsets`) and each utterance's word units (in the head start's inventory)."""
+    from corpus.align.train import _Corpus, _durations, _mlp_scores, _realign, _Splicer
+
+    if head.mlp is None or head.log_prior is None:
+        raise ValueError("the head start has no MLP to adapt (trained with mlp_rounds=0)")
+    corpus = _Corpus(items=[], units=units, mel=mel, offsets=offsets)
+    topo = head.topology
+    C = topo.n_classes
+    scores, _ = head.scores(mel, offsets=offsets)
+    labels, best = _realign(corpus, scores, topo)
+    mlp = copy.deepcopy(head.mlp)
+    head_prior = np.exp(head.log_prior.astype(np.float64))
+    head_durations = _head_durations(head)
+    splicer = _Splicer(mel, offsets, head.config.splice)
+    log_prior = head.log_prior
+
+    def corpus_stats(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = np.bincount(labels, minlength=C).astype(np.float64)
+        weight = np.minimum(counts / MIN_CLASS_FRAMES, 1.0)  # trust the corpus in proportion to its evidence
+        prior = weight * counts / counts.sum() + (1 - weight) * head_prior
+        durations = _durations(labels, offsets, C)
+        durations = weight * durations + (1 - weight) * head_durations
+        return np.log(prior / prior.sum()).astype(np.float32), durations
+
+    for round_ in range(config.adapt_rounds):
+        log_prior, durations = corpus_stats(labels)
+        topo = topo.with_durations(durations)
+        loss = mlp.train(splicer, labels, epochs=config.adapt_epochs, rng=rng, lr=config.adapt_lr)
+        scores = _mlp_scores(mlp, splicer, len(labels), log_prior)
+        new_labels, best = _realign(corpus, scores, topo)
+        changed = float(np.mean(new_labels != labels))
+        labels = new_labels
+        if on_round is not None:
+            on_round({"stage": f"adapt{round_ + 1}", "loss": round(float(loss), 4), "changed": round(changed, 4)})
+    log_prior, durations = corpus_stats(labels)
+    topo = topo.with_durations(durations)
+    model = AcousticModel(language=language, config=config, lexicon=head.lexicon, topology=topo, mlp=mlp,
+                          log_prior=log_prior, gmm=head.gmm)
+    return model, labels
