@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from align_real import available as real_available  # noqa: E402
+from align_real import real_speech_figures  # noqa: E402
 from common import RESULTS, emit, parser  # noqa: E402
 
 from corpus.align import AlignerConfig, align_items, train_aligner  # noqa: E402
@@ -253,13 +255,14 @@ def main() -> None:
                 long_model = model_dir
         figures_long = long_audio_figures(long_model, langs[0], work, minutes, args.seed)
         plot(examples, RESULTS / "align.png")
+        figures_real = real_speech_figures(work, args.seed, args.quick, jobs) if real_available() else {}
     e = np.abs(np.asarray(all_errors))
     figures = {
         "word_boundary_mae_ms": round(float(e.mean()) * 1000, 2), "within_40ms": round(float(np.mean(e <= 0.04)), 4),
         "align_rtf": round(audio_s / wall_s, 1), "align_rtf_cpu": round(cpu_audio_s / max(cpu_s, 1e-9) * jobs, 1),
         "train_seconds": max(v["train_seconds"] for v in per_language.values()),
         "mismatch_recall": round(float(np.mean(wrong_all)), 4), "mismatch_fpr": round(float(np.mean(right_all)), 4),
-        **figures_long, "per_language": per_language, "languages": langs, "train_utterances": n_train,
+        **figures_long, **figures_real, "per_language": per_language, "languages": langs, "train_utterances": n_train,
         "eval_utterances": n_eval, "eval_wrong_transcripts": n_wrong, "jobs": jobs, "quick": args.quick,
         "bench_seconds": round(time.perf_counter() - started, 1), "plot": str(RESULTS / "align.png"),
     }
@@ -268,6 +271,12 @@ def main() -> None:
                f"(>= 500), train {figures['train_seconds']} s (<= 600), mismatch recall "
                f"{figures['mismatch_recall']:.2f} at FPR {figures['mismatch_fpr']:.2f}, long audio "
                f"{figures['long_audio_mae_ms']} ms")
+    if figures_real:
+        summary += (f"; real English, agreement with pocketsphinx/Leopard (not truth): "
+                    f"{figures['real_agreement_mae_ms']} ms, {figures['real_agreement_within_40ms']:.1%} within 40 ms "
+                    f"(head start alone {figures['real_head_start_only_within_40ms']:.1%}, flat start "
+                    f"{figures['real_small_corpus_flat_within_40ms']:.1%}), long {figures['real_long_words_aligned']:.1%}"
+                    " of words aligned")
     emit("align", figures, summary)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import numpy as np
 
 from corpus.align.types import AlignItem
 from corpus.audio import load_audio, save_audio
-from corpus.augment import add_noise, pink_noise
+from corpus.augment import pink_noise
 from corpus.text import normalize_words, rules_for
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "real_speech"
@@ -139,9 +139,91 @@ def long_recording(items: list[AlignItem], work: Path, seed: int) -> tuple[Path,
     return path, words, offsets
 
 
-def scratch() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="align-real-")
+def _agreement_of(results, refs: list[Reference], by_audio: dict[str, str]) -> tuple[list[float], int]:
+    errors, failed = [], 0
+    by_id = {r.id: r for r in results}
+    for ref in refs:
+        result = by_id.get(by_audio[ref.audio])
+        found = agreement(result.alignment.words, ref) if result is not None and result.alignment else None
+        if found is None:
+            failed += 1
+            continue
+        errors += found
+    return errors, failed
+
+
+def real_speech_figures(work: Path, seed: int, quick: bool, jobs: int) -> dict:
+    """The real-speech figures (agreement with pocketsphinx / Leopard word timings, not truth)."""
+    from corpus.align import AlignerConfig, align_items, train_aligner
+    from corpus.align.headstart import HeadStartConfig, head_start_model
+    from corpus.align.long_audio import align_long
+
+    items = english_items(work / "real_en")
+    refs = reference_timings()
+    by_audio = {ref.audio: Path(ref.audio).stem for ref in refs}
+    ref_items = [i for i in items if i.id in set(by_audio.values())]
+    head_config = HeadStartConfig()  # the one users get (cached after its first build, also by --quick)
+    started = time.perf_counter()
+    head = head_start_model("en", config=head_config, jobs=jobs, progress=False)
+    head_s = time.perf_counter() - started
+    figures: dict = {"real_head_start_seconds": round(head_s, 1), "real_head_start_sentences": head_config.sentences}
+    runs = {"head_start_only": head}
+    started = time.perf_counter()
+    runs["small_corpus"] = train_aligner(items, language="en", out_dir=work / "real_small", jobs=jobs, progress=False,
+                                         config=AlignerConfig(init="auto", head_start=str(head), seed=seed))
+    figures["real_small_corpus_train_seconds"] = round(time.perf_counter() - started, 1)
+    runs["small_corpus_flat"] = train_aligner(items, language="en", out_dir=work / "real_flat", jobs=jobs,
+                                              progress=False, config=AlignerConfig(init="flat", min_unit_count=1,
+                                                                                   seed=seed))
+    per_run = {}
+    for name, model in runs.items():
+        errors, failed = _agreement_of(align_items(ref_items, model, jobs=jobs, progress=False), refs, by_audio)
+        per_run[name] = {**summarize(errors), "clips_failed": failed}
+        per_source = {}
+        for source in ("pocketsphinx", "leopard"):
+            subset = [r for r in refs if r.source == source]
+            e, _ = _agreement_of(align_items([i for i in ref_items if i.id in {by_audio[r.audio] for r in subset}],
+                                             model, jobs=1, progress=False), subset, by_audio)
+            per_source[source] = summarize(e)
+        per_run[name]["by_reference"] = per_source
+    path, words, offsets = long_recording(items, work, seed)
+    started = time.perf_counter()
+    result = align_long(path, words, runs["small_corpus"])
+    long_s = time.perf_counter() - started
+    long_errors = []
+    aligned = {}
+    for index, word in zip(result.word_indices, result.alignment.words):
+        aligned[index] = word
+    first = 0
+    item_first = {}
+    for item in items:
+        item_first[item.id] = first
+        first += len(item.words)
+    for ref in refs:
+        item_id = by_audio[ref.audio]
+        base = item_first[item_id]
+        for k, (_, start, end) in enumerate(ref.words):
+            word = aligned.get(base + k)
+            if word is not None:
+                long_errors += [word.start_s - offsets[item_id] - start, word.end_s - offsets[item_id] - end]
+    long_summary = summarize(long_errors)
+    head_only, small = per_run["head_start_only"], per_run["small_corpus"]
+    figures.update({
+        "real_agreement_mae_ms": small["mae_ms"], "real_agreement_within_40ms": small["within_40ms"],
+        "real_agreement_median_ms": small["median_ms"],
+        "real_head_start_only_mae_ms": head_only["mae_ms"], "real_head_start_only_within_40ms": head_only["within_40ms"],
+        "real_small_corpus_within_40ms": small["within_40ms"],
+        "real_small_corpus_flat_within_40ms": per_run["small_corpus_flat"]["within_40ms"],
+        "real_long_words_aligned": round(len(result.alignment.words) / max(1, len(words)), 4),
+        "real_long_minutes": round(result.duration_s / 60, 2),
+        "real_long_mae_ms": long_summary["mae_ms"], "real_long_within_40ms": long_summary["within_40ms"],
+        "real_long_rtf": round(result.duration_s / long_s, 1),
+        "real_long_unaligned_words": [t for _, t in result.unaligned_words][:20],
+        "real_utterances": len(items), "real_reference_clips": len(refs),
+        "real_reference_boundaries": small["boundaries"], "real_runs": per_run,
+    })
+    return figures
 
 
 __all__ = ["REAL", "Reference", "available", "reference_timings", "english_items", "agreement", "summarize",
-           "long_recording", "add_noise"]
+           "long_recording", "real_speech_figures"]

@@ -76,10 +76,11 @@ def test_small_corpus_adapts_the_head_start_and_beats_a_flat_start(head, small_c
     _, model_dir = head
     _, _, items, truth = small_corpus
     adapted = train_aligner(items, language="lg", out_dir=tmp_path / "adapted", jobs=1, progress=False,
-                            config=AlignerConfig(init="auto", head_start=str(model_dir)))
+                            config=AlignerConfig(init="auto", head_start=str(model_dir), adapt_synthetic_voices=2))
     summary = load_model(adapted).summary
     assert summary["init"] == "head_start" and summary["small_corpus"] and summary["trained_on"] == len(items)
-    assert [h["stage"] for h in summary["history"]] == ["adapt1", "adapt2", "adapt3"]
+    assert [h["stage"] for h in summary["history"]] == ["synthetic_readings", "adapt1", "adapt2", "adapt3"]
+    assert summary["synthetic_readings"] == 2 * len(items)
     with caplog.at_level(logging.WARNING, logger="corpus.align.train"):
         flat = train_aligner(items, language="lg", out_dir=tmp_path / "flat", jobs=1, progress=False,
                              config=AlignerConfig(min_unit_count=1, mlp_hidden=(128, 128)))
@@ -96,8 +97,10 @@ def test_small_corpus_adapts_the_head_start_and_beats_a_flat_start(head, small_c
 def test_cli_train_init_head_start_reports_it(head, small_corpus, tmp_path, capsys):
     _, model_dir = head
     _, tree, _, _ = small_corpus
+    (tmp_path / "a.json").write_text(AlignerConfig(adapt_synthetic_voices=0, adapt_rounds=1).to_json(), encoding="utf-8")
     argv = ["align", "train", "--corpus", str(tree), "--lang", "lg", "--out", str(tmp_path / "m"), "--init",
-            "head-start", "--head-start", str(model_dir), "--jobs", "1", "--quiet", "--seed", "1"]
+            "head-start", "--head-start", str(model_dir), "--jobs", "1", "--quiet", "--seed", "1", "--config",
+            str(tmp_path / "a.json")]
     assert run_cli("python -m corpus", "", [register], argv) == 0
     assert "adapted from the synthetic head start" in capsys.readouterr().out
     flat = ["align", "train", "--corpus", str(tree), "--lang", "lg", "--out", str(tmp_path / "f"), "--init", "flat",

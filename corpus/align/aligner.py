@@ -31,7 +31,7 @@ import numpy as np
 from corpus.align.boundaries import crossovers, energy_db, trim_pause_edges
 from corpus.align.features import FRAME_S, SAMPLE_RATE_HZ, frame_count
 from corpus.align.hmm import Graph, build_graph, free_loop_score, viterbi_batch
-from corpus.align.lexicon import LexiconError
+from corpus.align.lexicon import LexiconError, spell
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignItem, AlignResult
 from corpus.audio import AudioError, check_finite, load_audio
@@ -58,7 +58,7 @@ def word_units(model: AcousticModel, words: Sequence[str]) -> list[tuple[int, ..
     """Unit indices of each word; raises LexiconError (empty transcript, unseen characters)."""
     if not words or not any(w.strip() for w in words):
         raise LexiconError("empty transcript: nothing to align")
-    return [model.lexicon.units_of(w) for w in words]
+    return [spell(model.lexicon, w, model.language) for w in words]
 
 
 def prepare_samples(item: AlignItem, samples: np.ndarray, model: AcousticModel) -> Prepared:

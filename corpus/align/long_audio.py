@@ -33,7 +33,7 @@ import numpy as np
 
 from corpus.align.features import FRAME_S, HOP, SAMPLE_RATE_HZ
 from corpus.align.hmm import NEG, Graph, viterbi
-from corpus.align.lexicon import LexiconError
+from corpus.align.lexicon import LexiconError, spell
 from corpus.align.model import AcousticModel, load_model
 from corpus.audio import read_blocks
 from corpus.manifest import AlignedWord, Alignment
@@ -47,7 +47,8 @@ class LongAudioConfig:
     commit_s: float = 20.0
     garbage_lp: float = -4.0          # per-frame cost of explaining a frame as untranscribed sound
     filler_enter_lp: float = -3.0     # cost of a pause/filler between two words
-    word_skip_lp: float = -12.0       # cost of a transcript word absent from the audio
+    word_skip_lp: float = -30.0       # cost of a transcript word absent from the audio (real speech: -12 skipped
+                                      # 6% of the words it should have aligned, mostly short function words)
     words_per_s_max: float = 5.0      # transcript words a window may need (fast speech)
     min_unaligned_audio_s: float = 0.5
 
@@ -146,7 +147,7 @@ def _words_and_units(model: AcousticModel, words: Sequence[str]) -> tuple[list[i
     keep, units, errors = [], [], []
     for i, word in enumerate(words):
         try:
-            units.append(model.lexicon.units_of(word))
+            units.append(spell(model.lexicon, word, model.language))
             keep.append(i)
         except LexiconError as error:
             errors.append(f"word {i}: {error}")

@@ -231,7 +231,7 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     if head is not None:
         return _finish_adapted(head, corpus, held, config=config, language=language, rng=rng, items=items,
                                unusable=unusable, head_dir=head_dir, started=started, feature_s=feature_s,
-                               progress=progress, out_dir=out_dir)
+                               progress=progress, out_dir=out_dir, jobs=jobs)
     cep = np.concatenate([mfcc_deltas(corpus.feats(b)) for b in range(len(train))])
     C = topo.n_classes
     labels = _flat_start(corpus, topo)
@@ -308,17 +308,28 @@ def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int
 
 def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], *, config: AlignerConfig,
                     language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
-                    started: float, feature_s: float, progress: bool, out_dir: str | Path) -> Path:
-    """Adapt the head start to the corpus (EM), calibrate the mismatch score and save."""
-    from corpus.align.adapt import adapt_model
+                    started: float, feature_s: float, progress: bool, out_dir: str | Path,
+                    jobs: int | None) -> Path:
+    """Adapt the head start to the corpus (EM; with synthetic readings of its transcripts), calibrate the
+    mismatch score and save."""
+    from corpus.align.adapt import adapt_model, synthetic_readings
 
     history: list[dict] = []
 
     def note(entry: dict) -> None:
         history.append({**entry, "seconds": round(time.perf_counter() - started, 1)})
 
-    model, labels = adapt_model(head, corpus.mel, corpus.offsets, corpus.units, config=config, language=language,
-                                rng=rng, on_round=note)
+    readings = synthetic_readings(head, corpus.items, voices=config.adapt_synthetic_voices, seed=config.seed,
+                                  language=language, max_readings=config.adapt_synthetic_max, jobs=jobs)
+    mel, units = corpus.mel, list(corpus.units)
+    if readings:
+        mel = np.concatenate([mel] + [f for f, _ in readings])
+        units += [corpus.units[i] for _, i in readings]
+    offsets = np.concatenate([corpus.offsets, corpus.offsets[-1] + np.cumsum([len(f) for f, _ in readings],
+                                                                               dtype=np.int64)])
+    note({"stage": "synthetic_readings", "count": len(readings)})
+    model, labels = adapt_model(head, mel, offsets, units, config=config, language=language, rng=rng, on_round=note,
+                                real_count=len(corpus.units))
     # no held-out utterances in a small corpus: calibrate on the corpus itself (the clips this model aligns)
     calibration_set = held if len(held) >= 4 else [Prepared(it, feats=corpus.feats(b), units=corpus.units[b],
                                                             num_samples=0) for b, it in enumerate(corpus.items)]
@@ -326,7 +337,8 @@ def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], 
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(corpus.units),
                      "held_out": len(held), "init": "head_start", "head_start": str(head_dir),
                      "small_corpus": len(items) < config.min_flat_start_utterances,
-                     "calibrated_in_sample": len(held) < 4, "frames": int(len(labels)),
+                     "calibrated_in_sample": len(held) < 4, "frames": int(corpus.offsets[-1]),
+                     "synthetic_readings": len(readings),
                      "feature_seconds": round(feature_s, 2),
                      "train_seconds": round(time.perf_counter() - started, 2), "history": history}
     log.info("head start adapted on %d utterances in %.1f s", len(corpus.units), time.perf_counter() - started)

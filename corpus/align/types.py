@@ -68,6 +68,8 @@ class AlignerConfig:
     adapt_rounds: int = 3               # EM rounds from the head start: train the MLP on the alignment, realign
     adapt_epochs: int = 2               # MLP epochs per adaptation round
     adapt_lr: float = 3e-4
+    adapt_synthetic_voices: int = 6     # synthetic readings of each transcript added to adaptation (0: none)
+    adapt_synthetic_max: int = 600      # readings in all (a large corpus gets fewer per transcript)
 
     def __post_init__(self) -> None:
         if self.init not in ("flat", "head_start", "auto"):
