@@ -76,14 +76,14 @@ def test_small_corpus_adapts_the_head_start_and_beats_a_flat_start(head, small_c
     _, model_dir = head
     _, _, items, truth = small_corpus
     adapted = train_aligner(items, language="lg", out_dir=tmp_path / "adapted", jobs=1, progress=False,
-                            config=AlignerConfig(init="auto", head_start=str(model_dir), adapt_synthetic_voices=2))
+                            config=AlignerConfig(init="auto", head_start=str(model_dir), adapt_synthetic_voices=1, adapt_rounds=2))
     summary = load_model(adapted).summary
     assert summary["init"] == "head_start" and summary["small_corpus"] and summary["trained_on"] == len(items)
-    assert [h["stage"] for h in summary["history"]] == ["synthetic_readings", "adapt1", "adapt2", "adapt3"]
-    assert summary["synthetic_readings"] == 2 * len(items)
+    assert [h["stage"] for h in summary["history"]] == ["synthetic_readings", "adapt1", "adapt2"]
+    assert summary["synthetic_readings"] == len(items)
     with caplog.at_level(logging.WARNING, logger="corpus.align.train"):
         flat = train_aligner(items, language="lg", out_dir=tmp_path / "flat", jobs=1, progress=False,
-                             config=AlignerConfig(min_unit_count=1, mlp_hidden=(128, 128)))
+                             config=AlignerConfig(min_unit_count=1, mlp_hidden=(128, 128), mlp_rounds=2))
     assert "few for a flat start" in caplog.text
     head_errors = _errors(align_items(items, model_dir, jobs=1, progress=False), truth)
     adapted_errors = _errors(align_items(items, adapted, jobs=1, progress=False), truth)
