@@ -18,21 +18,26 @@ start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 from corpus.align.types import AlignError, AlignerConfig
-from corpus.configs import stable_hash, write_json
+from corpus.configs import stable_hash, to_jsonable, write_json
 
 __all__ = ["HeadStartConfig", "head_start_model", "head_start_dir", "HEAD_START_VERSION"]
 
 log = logging.getLogger(__name__)
 
 HEAD_START_VERSION = 1
+# AlignerConfig fields that do not change a flat-start model: left out of the cache key
+_ADAPTATION_FIELDS = frozenset({"init", "head_start", "min_flat_start_utterances", "adapt_rounds", "adapt_epochs",
+                                "adapt_lr", "adapt_synthetic_voices", "adapt_synthetic_max"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +70,9 @@ def head_start_dir(language: str, config: HeadStartConfig | None = None,
                    cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where the head start for `language` and `config` is (or will be) cached."""
     config = config or HeadStartConfig()
-    key = stable_hash(language, config, HEAD_START_VERSION)
+    trained = {k: v for k, v in to_jsonable(config.aligner).items() if k not in _ADAPTATION_FIELDS}
+    corpus = {k: v for k, v in to_jsonable(config).items() if k != "aligner"}
+    key = stable_hash(language, corpus, trained, HEAD_START_VERSION)
     return _cache_root(cache_dir) / "align-headstart" / f"{language}-{key}"
 
 
@@ -73,10 +80,6 @@ def head_start_model(language: str, *, config: HeadStartConfig | None = None,
                      cache_dir: str | os.PathLike[str] | None = None, jobs: int | None = None,
                      progress: bool = True) -> Path:
     """The cached head-start model folder for `language`, built first when missing (minutes)."""
-    from corpus.align import train_aligner
-    from corpus.align.sources import items_from_common_voice
-    from corpus.demo.common_voice import SynthCVConfig, synth_common_voice
-    from corpus.demo.noise import NoisePlan
     from corpus.synth import SynthError, espeak_voice_for
 
     config = config or HeadStartConfig()
@@ -88,6 +91,35 @@ def head_start_model(language: str, *, config: HeadStartConfig | None = None,
     except SynthError as error:
         raise AlignError(f"no synthetic head start for {language!r}: {error}") from None
     target.parent.mkdir(parents=True, exist_ok=True)
+    with _build_lock(target):  # two processes asking at once: one builds, the other waits and reuses it
+        if (target / "model.json").is_file() and (target / "model.npz").is_file():
+            return target
+        _build(language, config, target, jobs=jobs, progress=progress)
+    return target
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; a concurrent build would just redo the same work
+        yield
+        return
+    with open(target.parent / f".{target.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build(language: str, config: HeadStartConfig, target: Path, *, jobs: int | None, progress: bool) -> None:
+    from corpus.align import train_aligner
+    from corpus.align.sources import items_from_common_voice
+    from corpus.demo.common_voice import SynthCVConfig, synth_common_voice
+    from corpus.demo.noise import NoisePlan
+    from corpus.synth import SynthError
+
     noise = NoisePlan(noisy_share=1.0, snr_db=config.snr_db, noise_kinds=config.noise_kinds,
                       reverb_share=config.reverb_share, rt60_s=config.rt60_s)
     log.info("building the synthetic head start for %s in %s", language, target)
@@ -108,4 +140,3 @@ def head_start_model(language: str, *, config: HeadStartConfig | None = None,
         if not target.exists():  # another process may have finished first: same inputs, same model
             os.replace(built, target)
         shutil.rmtree(Path(work) / "cv", ignore_errors=True)
-    return target
