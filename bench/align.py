@@ -17,6 +17,17 @@ train_seconds (the slowest language; goal <= 600), mismatch_recall (goal >= 0.95
 (<= 0.05), long_audio_mae_ms, and per_language. A PNG with waveform, spectrogram and true/predicted word
 boundaries of three evaluation clips goes to bench/results/align.png.
 
+Real English (when ../shared/real_speech/ is present; `align_real`): agreement of our word boundaries with
+other systems' word timings for six real clips (five LibriVox clips aligned by pocketsphinx, one with
+Picovoice Leopard's ASR times): agreement, not accuracy against the truth. real_agreement_mae_ms /
+real_agreement_within_40ms (goal <= 40 / >= 0.75) and real_small_corpus_within_40ms (>= 0.70): the model
+`align train --init auto` makes from the 29 usable real English sentences alone (too few for a flat start:
+the synthetic head start adapted to them); real_head_start_only_*: the head start with no real audio;
+real_small_corpus_flat_within_40ms: a flat start on those sentences (what collapsed before);
+real_long_words_aligned (goal >= 0.98): the sentences joined into one ~3-minute recording with pauses and
+pink noise, `align long` with the adapted model, and real_long_mae_ms / _within_40ms on the six clips in it.
+The head start is the default one (built once, cached; its build time is real_head_start_seconds).
+
 --quick: 300 training and 60 (+15 wrong) evaluation clips per language, a 3-minute long recording.
 """
 
