@@ -17,6 +17,17 @@ train_seconds (the slowest language; goal <= 600), mismatch_recall (goal >= 0.95
 (<= 0.05), long_audio_mae_ms, and per_language. A PNG with waveform, spectrogram and true/predicted word
 boundaries of three evaluation clips goes to bench/results/align.png.
 
+Real English (when ../shared/real_speech/ is present; `align_real`): agreement of our word boundaries with
+other systems' word timings for six real clips (five LibriVox clips aligned by pocketsphinx, one with
+Picovoice Leopard's ASR times): agreement, not accuracy against the truth. real_agreement_mae_ms /
+real_agreement_within_40ms (goal <= 40 / >= 0.75) and real_small_corpus_within_40ms (>= 0.70): the model
+`align train --init auto` makes from the 29 usable real English sentences alone (too few for a flat start:
+the synthetic head start adapted to them); real_head_start_only_*: the head start with no real audio;
+real_small_corpus_flat_within_40ms: a flat start on those sentences (what collapsed before);
+real_long_words_aligned (goal >= 0.98): the sentences joined into one ~3-minute recording with pauses and
+pink noise, `align long` with the adapted model, and real_long_mae_ms / _within_40ms on the six clips in it.
+The head start is the default one (built once, cached; its build time is real_head_start_seconds).
+
 --quick: 300 training and 60 (+15 wrong) evaluation clips per language, a 3-minute long recording.
 """
 
@@ -32,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from align_real import available as real_available  # noqa: E402
+from align_real import real_speech_figures  # noqa: E402
 from common import RESULTS, emit, parser  # noqa: E402
 
 from corpus.align import AlignerConfig, align_items, train_aligner  # noqa: E402
@@ -253,13 +266,14 @@ def main() -> None:
                 long_model = model_dir
         figures_long = long_audio_figures(long_model, langs[0], work, minutes, args.seed)
         plot(examples, RESULTS / "align.png")
+        figures_real = real_speech_figures(work, args.seed, args.quick, jobs) if real_available() else {}
     e = np.abs(np.asarray(all_errors))
     figures = {
         "word_boundary_mae_ms": round(float(e.mean()) * 1000, 2), "within_40ms": round(float(np.mean(e <= 0.04)), 4),
         "align_rtf": round(audio_s / wall_s, 1), "align_rtf_cpu": round(cpu_audio_s / max(cpu_s, 1e-9) * jobs, 1),
         "train_seconds": max(v["train_seconds"] for v in per_language.values()),
         "mismatch_recall": round(float(np.mean(wrong_all)), 4), "mismatch_fpr": round(float(np.mean(right_all)), 4),
-        **figures_long, "per_language": per_language, "languages": langs, "train_utterances": n_train,
+        **figures_long, **figures_real, "per_language": per_language, "languages": langs, "train_utterances": n_train,
         "eval_utterances": n_eval, "eval_wrong_transcripts": n_wrong, "jobs": jobs, "quick": args.quick,
         "bench_seconds": round(time.perf_counter() - started, 1), "plot": str(RESULTS / "align.png"),
     }
@@ -268,6 +282,12 @@ def main() -> None:
                f"(>= 500), train {figures['train_seconds']} s (<= 600), mismatch recall "
                f"{figures['mismatch_recall']:.2f} at FPR {figures['mismatch_fpr']:.2f}, long audio "
                f"{figures['long_audio_mae_ms']} ms")
+    if figures_real:
+        summary += (f"; real English, agreement with pocketsphinx/Leopard (not truth): "
+                    f"{figures['real_agreement_mae_ms']} ms, {figures['real_agreement_within_40ms']:.1%} within 40 ms "
+                    f"(head start alone {figures['real_head_start_only_within_40ms']:.1%}, flat start "
+                    f"{figures['real_small_corpus_flat_within_40ms']:.1%}), long {figures['real_long_words_aligned']:.1%}"
+                    " of words aligned")
     emit("align", figures, summary)
 
 

@@ -97,3 +97,14 @@ def test_config_round_trip_and_validation():
         AlignerConfig(splice=(-1, 1))
     with pytest.raises(ValueError, match="unknown"):
         AlignerConfig.from_json('{"nonsense": 1}')
+
+
+def test_abbreviations_are_spelled_as_spoken():
+    from corpus.align.lexicon import spell, spoken_form
+
+    assert spoken_form("mr", "en") == "mister" and spoken_form("mr", "lg") == "mr"
+    assert spoken_form("usw", "de") == "undsoweiter"
+    lexicon = Lexicon(units=tuple("mister"), dictionary={})
+    assert spell(lexicon, "mr", "en") == lexicon.units_of("mister") and len(spell(lexicon, "mr", "lg")) == 2
+    with_entry = Lexicon(units=("m", "r", "M", "R"), dictionary={"mr": ("M", "R")})
+    assert spell(with_entry, "mr", "en") == with_entry.units_of("mr")  # a dictionary entry wins

@@ -16,7 +16,8 @@ edges that border a pause move inwards to the signal's rise or fall above the pa
 
 Bad input never raises: an item comes back with `error` set (empty transcript, characters never seen
 in training, audio too short for the transcript, no speech in the audio, undecodable or non-finite
-audio).
+audio, or wild boundaries: a word stretched over more than 2 s, 0.3 s per unit for long words, which
+happens only when the transcript and the audio disagree).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import numpy as np
 from corpus.align.boundaries import crossovers, energy_db, trim_pause_edges
 from corpus.align.features import FRAME_S, SAMPLE_RATE_HZ, frame_count
 from corpus.align.hmm import Graph, build_graph, free_loop_score, viterbi_batch
-from corpus.align.lexicon import LexiconError
+from corpus.align.lexicon import LexiconError, spell
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignItem, AlignResult
 from corpus.audio import AudioError, check_finite, load_audio
@@ -38,6 +39,8 @@ from corpus.manifest import AlignedWord, Alignment
 
 __all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_batch", "word_units"]
 
+_WILD_WORD_S = 2.0   # a word aligned longer than this (or _WILD_UNIT_S per unit) is a failed item
+_WILD_UNIT_S = 0.3
 _SILENT_PEAK = 1e-4  # below -80 dBFS at its loudest: digital silence or a dead microphone
 
 
@@ -55,7 +58,7 @@ def word_units(model: AcousticModel, words: Sequence[str]) -> list[tuple[int, ..
     """Unit indices of each word; raises LexiconError (empty transcript, unseen characters)."""
     if not words or not any(w.strip() for w in words):
         raise LexiconError("empty transcript: nothing to align")
-    return [model.lexicon.units_of(w) for w in words]
+    return [spell(model.lexicon, w, model.language) for w in words]
 
 
 def prepare_samples(item: AlignItem, samples: np.ndarray, model: AcousticModel) -> Prepared:
@@ -156,6 +159,13 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
         trim_pause_edges(seconds, pause_before, pause_after, prepared.energy, np.repeat(silence, 2),
                          max_shift_s=model.config.pause_edge_max_s)
     bounds = dict(zip(present, seconds))
+    for w, (lo, hi) in bounds.items():
+        limit = max(_WILD_WORD_S, _WILD_UNIT_S * len(units[w]))
+        if hi - lo > limit:  # no word lasts this long: the transcript and the audio disagree here
+            return AlignResult(id=item.id, alignment=None,
+                               error=f"wild boundaries: word {w} {item.words[w]!r} would span {hi - lo:.2f} s "
+                                     f"(at {lo + offset:.2f} s; a word of {len(units[w])} units stays under "
+                                     f"{limit:.2f} s): the transcript does not match the audio there")
     words, unit_items, word_confs = [], [], []
     for w in present:
         first, last = word_spans[w]

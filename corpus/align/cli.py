@@ -1,7 +1,8 @@
 """`python -m corpus align {train,run,long}`: train an aligner on a corpus, align a corpus, align long audio.
 
   train  reads a Common Voice language folder (or an MFA-style folder of audio + .lab files), trains a
-         model on it from a flat start (no outside model) and writes MODEL_DIR
+         model on it (from a flat start, or by adapting the synthetic head start: --init; no outside
+         model either way) and writes MODEL_DIR
   run    aligns a corpus with MODEL_DIR (or with an installed MFA: --backend mfa) and writes the JSONL
          alignment manifest (only aligned items; failures go to <out>.errors.jsonl with the reason),
          optionally a TextGrid per item ("words" and "phones" tiers, as MFA writes them) and a CTM.
@@ -28,6 +29,7 @@ examples:
   python -m corpus align train --corpus data/cv/cv-corpus-17.0-synthetic/lg --lang lg --out models/align-lg
   python -m corpus align run --model models/align-lg --corpus data/cv/cv-corpus-17.0-synthetic/lg \\
       --out data/align/lg.jsonl.gz --textgrids data/align/lg_textgrids
+  python -m corpus align train --corpus my_40_clips --lang en --out models/align-en --init auto
   python -m corpus align long --model models/align-lg --audio talk.mp3 --transcript talk.txt --out talk.json
 """
 
@@ -62,15 +64,21 @@ def _train(args: argparse.Namespace) -> int:
         config = AlignerConfig.load(args.config) if args.config else AlignerConfig()
         explicit = {name: value for name, value in (("dictionary", args.dictionary),
                                                     ("max_train_utterances", args.max_utterances),
-                                                    ("seed", args.seed)) if value is not None}
+                                                    ("seed", args.seed), ("head_start", args.head_start),
+                                                    ("init", args.init and args.init.replace("-", "_")))
+                    if value is not None}
         config = dataclasses.replace(config, **explicit)
         model_dir = train_aligner(items, language=args.lang, out_dir=args.out, config=config, jobs=args.jobs,
                                   progress=not args.quiet)
     except (AlignError, ValueError, OSError) as error:
         raise UserError(str(error)) from None
     summary = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))["summary"]
-    print(f"wrote {model_dir}: trained on {summary['trained_on']} utterances ({len(skipped)} rows skipped) in "
-          f"{summary['train_seconds']:.0f} s")
+    start = "adapted from the synthetic head start" if summary.get("init") == "head_start" else "flat start"
+    print(f"wrote {model_dir}: trained on {summary['trained_on']} utterances ({start}; {len(skipped)} rows "
+          f"skipped, {summary['unusable']} unusable) in {summary['train_seconds']:.0f} s")
+    if summary.get("small_corpus") and summary.get("init") == "flat":
+        print(f"warning: {summary['utterances']} utterances are few for a flat start; --init auto (or head-start) "
+              "starts from the synthetic head start and adapts it to this corpus")
     return 0
 
 
@@ -213,9 +221,12 @@ def _long(args: argparse.Namespace) -> int:
     if not words.words:
         raise UserError(f"{transcript}: no words to align ({words.excluded})")
     try:
-        result = align_long(args.audio, words.words, args.model,
-                            config=dataclasses.replace(LongAudioConfig(), window_s=args.window_s,
-                                                       commit_s=args.window_s * 2 / 3))
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(args.jobs):
+            result = align_long(args.audio, words.words, args.model,
+                                config=dataclasses.replace(LongAudioConfig(), window_s=args.window_s,
+                                                           commit_s=args.window_s * 2 / 3), progress=not args.quiet)
     except AudioError as error:
         raise UserError(str(error)) from None
     atomic_write_text(args.out, json.dumps(result.to_json(), ensure_ascii=False, indent=1) + "\n")
@@ -246,7 +257,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="train on at most this many (default 4000)")
     train.add_argument("--config", default=None,
                        help="AlignerConfig as JSON (e.g. another model's aligner_config.json); options above override")
-    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--init", choices=("flat", "head-start", "auto"), default=None,
+                       help="flat: flat start on the corpus alone; head-start: adapt the synthetic head start (built "
+                            "for the language and cached under models/align-headstart/ on first use); auto: head "
+                            "start when the corpus is small (< 150 utterances). Default: the config's (flat)")
+    train.add_argument("--head-start", default=None, metavar="MODEL",
+                       help="with --init head-start/auto: start from this model folder instead")
+    train.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     train.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=_train)
@@ -269,6 +286,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="align at most this many new items in this run (a rerun continues)")
     run.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--seed", type=int, default=0, help="accepted for the common options (alignment draws nothing)")
     run.set_defaults(func=_run)
 
     long = commands.add_parser("long", help="align one long recording with one long transcript",
@@ -280,4 +298,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     long.add_argument("--textgrid", default=None, help="also write a TextGrid with the words")
     long.add_argument("--lang", default=None, help="language code (default: the model's)")
     long.add_argument("--window-s", type=float, default=30.0, help="alignment window in seconds (default 30)")
+    long.add_argument("--jobs", type=positive_int, default=None, help="BLAS threads (default: all cores)")
+    long.add_argument("--quiet", action="store_true", help="no progress bar")
+    long.add_argument("--seed", type=int, default=0, help="accepted for the common options (alignment draws nothing)")
     long.set_defaults(func=_long)

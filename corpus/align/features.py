@@ -13,64 +13,38 @@ import functools
 
 import numpy as np
 
+from corpus import logmel
+
 __all__ = ["SAMPLE_RATE_HZ", "HOP", "WIN", "FRAME_S", "log_mel", "normalize", "mfcc_deltas", "splice",
-           "frame_count", "speech_mask", "frame_energy"]
+           "frame_count", "speech_mask", "frame_energy", "dither", "DITHER"]
 
-SAMPLE_RATE_HZ = 16000
-HOP = 160  # 10 ms
-WIN = 400  # 25 ms
-NFFT = 512
-N_MELS = 40
+SAMPLE_RATE_HZ = logmel.ALIGNER.sample_rate_hz
+HOP = logmel.ALIGNER.hop_samples  # 10 ms
+WIN = logmel.ALIGNER.window_samples  # 25 ms
+N_MELS = logmel.ALIGNER.n_mels
 FRAME_S = HOP / SAMPLE_RATE_HZ
-_PAD = (WIN - HOP) // 2
-
-
-@functools.lru_cache(maxsize=4)
-def _mel_matrix(n_mels: int = N_MELS, nfft: int = NFFT, rate: int = SAMPLE_RATE_HZ, fmin: float = 60.0,
-                fmax: float = 7600.0) -> np.ndarray:
-    """Triangular mel filters [nfft//2+1, n_mels] (HTK mel scale)."""
-    def mel(f):
-        return 1127.0 * np.log1p(np.asarray(f) / 700.0)
-
-    def hz(m):
-        return 700.0 * np.expm1(np.asarray(m) / 1127.0)
-
-    edges = hz(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
-    bins = np.fft.rfftfreq(nfft, 1.0 / rate)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    weights = np.maximum(0.0, np.minimum((bins - lower) / (centre - lower), (upper - bins) / (upper - centre)))
-    return weights.T.astype(np.float32)
-
-
-@functools.lru_cache(maxsize=2)
-def _window(win: int = WIN) -> np.ndarray:
-    return np.hamming(win).astype(np.float32)
+DITHER = 3e-5
 
 
 def frame_count(num_samples: int) -> int:
-    return max(0, (num_samples + HOP // 2) // HOP)
-
-
-def _frames(samples: np.ndarray) -> np.ndarray:
-    count = frame_count(len(samples))
-    padded = np.zeros(count * HOP + 2 * _PAD + WIN, np.float32)
-    padded[_PAD:_PAD + len(samples)] = samples
-    view = np.lib.stride_tricks.sliding_window_view(padded, WIN)[::HOP][:count]
-    return view
+    return logmel.frame_count(num_samples, logmel.ALIGNER)
 
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
-    """[T, 40] float32 log mel energies of 16 kHz mono samples (pre-emphasis 0.97, Hamming window)."""
-    x = np.asarray(samples, dtype=np.float32)
-    if x.size == 0:
-        return np.zeros((0, N_MELS), np.float32)
-    emphasized = np.empty_like(x)
-    emphasized[0] = x[0]
-    emphasized[1:] = x[1:] - 0.97 * x[:-1]
-    frames = _frames(emphasized)
-    frames = (frames - frames.mean(axis=1, keepdims=True)) * _window()
-    power = np.abs(np.fft.rfft(frames, NFFT, axis=1).astype(np.complex64)) ** 2
-    return np.log(power @ _mel_matrix() + 1e-8).astype(np.float32)
+    """[T, 40] float32 log mel energies of 16 kHz mono samples (`corpus.logmel.ALIGNER`: pre-emphasis 0.97,
+    centred Hamming frames, DC removed, natural log)."""
+    return logmel.log_mel(samples, logmel.ALIGNER)
+
+
+def dither(samples: np.ndarray, level: float = DITHER) -> np.ndarray:
+    """Samples plus Gaussian noise at `level` RMS (about -90 dBFS): digital silence (zero padding, gated
+    recordings) gets a finite, speaker-independent floor instead of the log floor, so per-utterance
+    normalization is not dominated by it. Seeded by the length: the same input gives the same features."""
+    x = np.asarray(samples, np.float32).reshape(-1)
+    if not level or x.size == 0:
+        return x
+    noise = np.random.default_rng(x.size).standard_normal(x.size, dtype=np.float32)
+    return x + np.float32(level) * noise
 
 
 def frame_energy(feats: np.ndarray) -> np.ndarray:

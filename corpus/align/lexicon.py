@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-__all__ = ["SILENCE", "Lexicon", "LexiconError", "read_mfa_dictionary", "graphemes"]
+__all__ = ["SILENCE", "Lexicon", "LexiconError", "read_mfa_dictionary", "graphemes", "spoken_form", "SPOKEN_FORMS",
+           "spell"]
+
+# Written abbreviations a grapheme model cannot stretch over what is said ("mr" is two letters, "mister" six):
+# a transcript word in this table is spelled as its spoken form. Only forms that are never read as written.
+SPOKEN_FORMS: dict[str, dict[str, str]] = {
+    "en": {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "vs": "versus", "etc": "etcetera",
+           "mt": "mount", "jr": "junior", "sr": "senior", "ft": "feet", "lb": "pound", "lbs": "pounds"},
+    "de": {"dr": "doktor", "nr": "nummer", "str": "strasse", "bzw": "beziehungsweise", "usw": "undsoweiter"},
+    "fr": {"mme": "madame", "mlle": "mademoiselle", "dr": "docteur"},
+    "es": {"sr": "señor", "sra": "señora", "dr": "doctor", "dra": "doctora", "ud": "usted", "uds": "ustedes"},
+}
 
 SILENCE = "<sil>"
 _SILENT_MARKS = set("'\u2019-")
@@ -30,6 +41,11 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 class LexiconError(ValueError):
     pass
+
+
+def spoken_form(word: str, language: str) -> str:
+    """The word as it is said when the transcript abbreviates it (`SPOKEN_FORMS`), else the word."""
+    return SPOKEN_FORMS.get(language.split("-")[0], {}).get(word, word).replace(" ", "")
 
 
 def graphemes(word: str) -> tuple[str, ...]:
@@ -140,3 +156,8 @@ class Lexicon:
     def from_json(data: Mapping) -> "Lexicon":
         return Lexicon(units=tuple(data["units"]),
                        dictionary={w: tuple(p) for w, p in data.get("dictionary", {}).items()})
+
+
+def spell(lexicon: Lexicon, word: str, language: str) -> tuple[int, ...]:
+    """Units of a transcript word: its dictionary entry, else the graphemes of its spoken form."""
+    return lexicon.units_of(word if word in lexicon.dictionary else spoken_form(word, language))

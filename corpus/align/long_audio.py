@@ -33,7 +33,7 @@ import numpy as np
 
 from corpus.align.features import FRAME_S, HOP, SAMPLE_RATE_HZ
 from corpus.align.hmm import NEG, Graph, viterbi
-from corpus.align.lexicon import LexiconError
+from corpus.align.lexicon import LexiconError, spell
 from corpus.align.model import AcousticModel, load_model
 from corpus.audio import read_blocks
 from corpus.manifest import AlignedWord, Alignment
@@ -47,7 +47,8 @@ class LongAudioConfig:
     commit_s: float = 20.0
     garbage_lp: float = -4.0          # per-frame cost of explaining a frame as untranscribed sound
     filler_enter_lp: float = -3.0     # cost of a pause/filler between two words
-    word_skip_lp: float = -12.0       # cost of a transcript word absent from the audio
+    word_skip_lp: float = -30.0       # cost of a transcript word absent from the audio (real speech: -12 skipped
+                                      # 6% of the words it should have aligned, mostly short function words)
     words_per_s_max: float = 5.0      # transcript words a window may need (fast speech)
     min_unaligned_audio_s: float = 0.5
 
@@ -146,7 +147,7 @@ def _words_and_units(model: AcousticModel, words: Sequence[str]) -> tuple[list[i
     keep, units, errors = [], [], []
     for i, word in enumerate(words):
         try:
-            units.append(model.lexicon.units_of(word))
+            units.append(spell(model.lexicon, word, model.language))
             keep.append(i)
         except LexiconError as error:
             errors.append(f"word {i}: {error}")
@@ -154,9 +155,14 @@ def _words_and_units(model: AcousticModel, words: Sequence[str]) -> tuple[list[i
 
 
 def align_long_samples(blocks: Iterator[tuple[int, np.ndarray]], words: Sequence[str], model: AcousticModel, *,
-                       item_id: str = "recording", config: LongAudioConfig | None = None) -> LongAlignment:
+                       item_id: str = "recording", config: LongAudioConfig | None = None,
+                       progress: bool = False) -> LongAlignment:
     """Align `words` to audio given as (first_sample, block) pairs of 16 kHz samples."""
+    from tqdm import tqdm
+
     config = config or LongAudioConfig()
+    bar = tqdm(desc="align long", unit="word", total=len(words), disable=not progress, leave=False,
+               dynamic_ncols=True)
     keep, units, errors = _words_and_units(model, words)
     stream = _Stream(blocks)
     win = int(config.window_s * SAMPLE_RATE_HZ)
@@ -230,9 +236,11 @@ def align_long_samples(blocks: Iterator[tuple[int, np.ndarray]], words: Sequence
             if (b - a) * FRAME_S >= config.min_unaligned_audio_s:
                 unaligned_audio.append((round(base_s + a * FRAME_S, 3), round(base_s + b * FRAME_S, 3)))
         next_word += done
+        bar.update(done)
         if at_end:
             break
         cursor += max(region, 1) * HOP
+    bar.close()
     for w in range(next_word, len(units)):
         unaligned_words.append((keep[w], words[keep[w]]))
     duration = total_samples / SAMPLE_RATE_HZ
@@ -264,9 +272,9 @@ def _merge(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 def align_long(audio_path: str | os.PathLike[str], words: Sequence[str], model_dir: str | os.PathLike[str], *,
                item_id: str | None = None, config: LongAudioConfig | None = None,
-               block_s: float = 20.0) -> LongAlignment:
+               block_s: float = 20.0, progress: bool = False) -> LongAlignment:
     """Align a long transcript to a long recording read block by block (memory bounded by the window)."""
     model = load_model(model_dir)
     blocks = read_blocks(audio_path, block_s=block_s, sample_rate_hz=SAMPLE_RATE_HZ)
     name = item_id if item_id is not None else os.path.splitext(os.path.basename(str(audio_path)))[0]
-    return align_long_samples(blocks, words, model, item_id=name, config=config)
+    return align_long_samples(blocks, words, model, item_id=name, config=config, progress=progress)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus.align.features import log_mel, mfcc_deltas, normalize, splice
+from corpus.align.features import dither, log_mel, mfcc_deltas, normalize, splice
 from corpus.align.gmm import DiagGMM
 from corpus.align.hmm import Topology
 from corpus.align.lexicon import Lexicon
@@ -51,8 +51,8 @@ class AcousticModel:
         return self.topology.n_classes
 
     def features(self, samples: np.ndarray) -> np.ndarray:
-        """Normalized log-mel frames [T, 40] of 16 kHz samples."""
-        return normalize(log_mel(samples))
+        """Normalized log-mel frames [T, 40] of 16 kHz samples (dithered: `features.dither`)."""
+        return normalize(log_mel(dither(samples)))
 
     def scores(self, feats: np.ndarray, *, offsets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scaled log-likelihoods [T, C], log posteriors [T, C]) for normalized log-mel frames.

@@ -34,7 +34,7 @@ from corpus.align.gmm import DiagGMM
 from corpus.align.hmm import Topology, build_graph, viterbi_batch
 from corpus.align.lexicon import Lexicon, LexiconError, read_mfa_dictionary
 from corpus.align.mlp import MLP
-from corpus.align.model import AcousticModel
+from corpus.align.model import AcousticModel, load_model
 from corpus.align.types import AlignError, AlignerConfig, AlignItem
 from corpus.engines import map_ordered
 
@@ -189,14 +189,20 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     items = list(items)
     if not items:
         raise AlignError("no utterances to train on")
-    dictionary = read_mfa_dictionary(config.dictionary) if config.dictionary else None
-    lexicon = Lexicon.from_words((w for it in items for w in it.words), dictionary=dictionary,
-                                 min_count=config.min_unit_count)
-    if not lexicon.units:
-        raise AlignError("the corpus has no unit frequent enough to model")
-    S = config.states_per_unit
-    topo = Topology.uniform(len(lexicon.units), S, config.silence_states, silence_penalty=config.silence_penalty,
-                            switch_penalty=config.switch_penalty)
+    head_dir = _head_start(config, language, len(items), jobs=jobs, progress=progress)
+    head = load_model(head_dir) if head_dir is not None else None
+    if head is not None:
+        lexicon, topo = head.lexicon, head.topology
+        config = replace(config, splice=head.config.splice, states_per_unit=head.topology.states_per_unit,
+                         silence_states=head.topology.silence_states)
+    else:
+        dictionary = read_mfa_dictionary(config.dictionary) if config.dictionary else None
+        lexicon = Lexicon.from_words((w for it in items for w in it.words), dictionary=dictionary,
+                                     min_count=config.min_unit_count)
+        if not lexicon.units:
+            raise AlignError("the corpus has no unit frequent enough to model")
+        topo = Topology.uniform(len(lexicon.units), config.states_per_unit, config.silence_states,
+                                silence_penalty=config.silence_penalty, switch_penalty=config.switch_penalty)
     model = AcousticModel(language=language, config=config, lexicon=lexicon, topology=topo, mlp=None,
                           log_prior=None, gmm=None)
     usable = []
@@ -222,6 +228,10 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     corpus = _Corpus(items=[p.item for p in train], units=[p.units for p in train],
                      mel=np.concatenate([p.feats for p in train]), offsets=offsets)
     feature_s = time.perf_counter() - started
+    if head is not None:
+        return _finish_adapted(head, corpus, held, config=config, language=language, rng=rng, items=items,
+                               unusable=unusable, head_dir=head_dir, started=started, feature_s=feature_s,
+                               progress=progress, out_dir=out_dir, jobs=jobs)
     cep = np.concatenate([mfcc_deltas(corpus.feats(b)) for b in range(len(train))])
     C = topo.n_classes
     labels = _flat_start(corpus, topo)
@@ -271,7 +281,65 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
                           log_prior=log_prior, gmm=gmm)
     model.calibration = _calibrate(model, held, rng)
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(train), "held_out": len(held),
+                     "init": "flat", "small_corpus": len(items) < config.min_flat_start_utterances,
                      "frames": int(len(labels)), "feature_seconds": round(feature_s, 2),
                      "train_seconds": round(time.perf_counter() - started, 2), "history": history}
     log.info("aligner trained on %d utterances in %.1f s", len(train), time.perf_counter() - started)
+    return model.save(out_dir)
+
+
+def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int | None,
+                progress: bool) -> Path | None:
+    """The model folder to adapt, or None for a flat start (logged when the corpus is small for one)."""
+    small = n_items < config.min_flat_start_utterances
+    if config.init == "flat" or (config.init == "auto" and not small):
+        if small:
+            log.warning("%d utterances are few for a flat start (>= %d advised): init='head_start' or 'auto' "
+                        "starts from the synthetic head start instead", n_items, config.min_flat_start_utterances)
+        return None
+    if config.head_start:
+        return Path(config.head_start)
+    from corpus.align.headstart import head_start_model
+
+    if small:
+        log.info("%d utterances: too few for a flat start, adapting the synthetic head start", n_items)
+    return head_start_model(language, jobs=jobs, progress=progress)
+
+
+def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], *, config: AlignerConfig,
+                    language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
+                    started: float, feature_s: float, progress: bool, out_dir: str | Path,
+                    jobs: int | None) -> Path:
+    """Adapt the head start to the corpus (EM; with synthetic readings of its transcripts), calibrate the
+    mismatch score and save."""
+    from corpus.align.adapt import adapt_model, synthetic_readings
+
+    history: list[dict] = []
+
+    def note(entry: dict) -> None:
+        history.append({**entry, "seconds": round(time.perf_counter() - started, 1)})
+
+    readings = synthetic_readings(head, corpus.items, voices=config.adapt_synthetic_voices, seed=config.seed,
+                                  language=language, max_readings=config.adapt_synthetic_max, jobs=jobs)
+    mel, units = corpus.mel, list(corpus.units)
+    if readings:
+        mel = np.concatenate([mel] + [f for f, _ in readings])
+        units += [corpus.units[i] for _, i in readings]
+    offsets = np.concatenate([corpus.offsets, corpus.offsets[-1] + np.cumsum([len(f) for f, _ in readings],
+                                                                               dtype=np.int64)])
+    note({"stage": "synthetic_readings", "count": len(readings)})
+    model, labels = adapt_model(head, mel, offsets, units, config=config, language=language, rng=rng, on_round=note,
+                                real_count=len(corpus.units))
+    # no held-out utterances in a small corpus: calibrate on the corpus itself (the clips this model aligns)
+    calibration_set = held if len(held) >= 4 else [Prepared(it, feats=corpus.feats(b), units=corpus.units[b],
+                                                            num_samples=0) for b, it in enumerate(corpus.items)]
+    model.calibration = _calibrate(model, calibration_set, rng)
+    model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(corpus.units),
+                     "held_out": len(held), "init": "head_start", "head_start": str(head_dir),
+                     "small_corpus": len(items) < config.min_flat_start_utterances,
+                     "calibrated_in_sample": len(held) < 4, "frames": int(corpus.offsets[-1]),
+                     "synthetic_readings": len(readings),
+                     "feature_seconds": round(feature_s, 2),
+                     "train_seconds": round(time.perf_counter() - started, 2), "history": history}
+    log.info("head start adapted on %d utterances in %.1f s", len(corpus.units), time.perf_counter() - started)
     return model.save(out_dir)

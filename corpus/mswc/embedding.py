@@ -25,47 +25,21 @@ from typing import Callable
 
 import numpy as np
 
+from corpus.logmel import EMBEDDING, log_mel_and_power
+
 __all__ = ["word_shape_embedding", "embedder", "SEGMENTS", "EMBEDDING_SIZE", "log_mel_frames"]
 
 SAMPLE_RATE_HZ = 16000
 SEGMENTS = 8
-_N_MELS = 40
-_WIN, _HOP, _NFFT = 400, 160, 512
+_N_MELS = EMBEDDING.n_mels
+_WIN, _HOP = EMBEDDING.window_samples, EMBEDDING.hop_samples
 _FLOOR_DB = -100.0
 
 
-@functools.lru_cache(maxsize=1)
-def _mel_filters() -> np.ndarray:
-    def mel(f):
-        return 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)
-
-    def hz(m):
-        return 700.0 * np.expm1(np.asarray(m, dtype=np.float64) / 1127.0)
-
-    edges = hz(np.linspace(mel(60.0), mel(7600.0), _N_MELS + 2))
-    bins = np.fft.rfftfreq(_NFFT, 1.0 / SAMPLE_RATE_HZ)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (bins[None, :] - lower) / (centre - lower)
-    falling = (upper - bins[None, :]) / (upper - centre)
-    return np.maximum(0.0, np.minimum(rising, falling)).T  # [bins, mels]
-
-
-@functools.lru_cache(maxsize=1)
-def _window() -> np.ndarray:
-    return np.hanning(_WIN)
-
-
 def log_mel_frames(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(log-mel dB [frames, 40], frame power dB [frames]) with 25-ms windows every 10 ms."""
-    audio = np.asarray(audio, dtype=np.float64).reshape(-1)
-    if len(audio) < _WIN:
-        audio = np.pad(audio, (0, _WIN - len(audio)))
-    count = 1 + (len(audio) - _WIN) // _HOP
-    index = np.arange(_WIN)[None, :] + _HOP * np.arange(count)[:, None]
-    frames = audio[index] * _window()[None, :]
-    power = np.abs(np.fft.rfft(frames, _NFFT, axis=1)) ** 2
-    mel = power @ _mel_filters()
-    return (10 * np.log10(np.maximum(mel, 1e-10)), 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10))
+    """(log-mel dB [frames, 40], frame power dB [frames]) with 25-ms Hann windows every 10 ms
+    (`corpus.logmel.EMBEDDING`)."""
+    return log_mel_and_power(audio, EMBEDDING)
 
 
 def _segment_means(frames: np.ndarray, segments: int) -> np.ndarray:
