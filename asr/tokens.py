@@ -93,6 +93,7 @@ class BpeTokenizer(Tokenizer):
 
     @classmethod
     def train(cls, texts: Iterable[str], *, vocab_size: int = 128, seed: int = 0) -> "BpeTokenizer":
+        # BPE merges are deterministic given the text (one thread); `seed` is kept for a uniform signature.
         import sentencepiece as spm
 
         lines = [normalize_librispeech(t) for t in texts]
@@ -102,7 +103,7 @@ class BpeTokenizer(Tokenizer):
         model = io.BytesIO()
         spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
                                        model_type="bpe", character_coverage=1.0, unk_id=0, bos_id=-1, eos_id=-1,
-                                       hard_vocab_limit=False, random_seed=seed, num_threads=1,
+                                       hard_vocab_limit=False, num_threads=1,
                                        minloglevel=2)
         return cls(model.getvalue())
 

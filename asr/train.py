@@ -143,10 +143,11 @@ def prepare_folder(out: Path, config: TrainConfig, train_items: Sequence[Utteran
 
 def train(config: TrainConfig, train_items: Sequence[Utterance], dev_items: Sequence[Utterance], out: str | Path,
           *, jobs: int | None = None, progress: bool = True, stop_after: int | None = None,
-          log=print) -> dict:
+          time_budget_s: float | None = None, log=print) -> dict:
     """Train into `out` (resuming from its last checkpoint) and return the training report.
 
-    `stop_after` ends this call after that many steps of the run (a controlled stand-in for a kill)."""
+    `stop_after` ends this call after that many steps of the run (a controlled stand-in for a kill).
+    `time_budget_s` ends training early but as finished (weights saved), for benchmarks with a time limit."""
     import keras
     import tensorflow as tf
     from tqdm import tqdm
@@ -199,6 +200,15 @@ def train(config: TrainConfig, train_items: Sequence[Utterance], dev_items: Sequ
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))
         return loss
 
+    signature = {"features": tf.TensorSpec((None, None, config.features.mel_bands), tf.float32),
+                 "lengths": tf.TensorSpec((None,), tf.int32), "labels": tf.TensorSpec((None, None), tf.int32),
+                 "label_lengths": tf.TensorSpec((None,), tf.int32)}
+
+    # One trace for every batch shape on one device; the mirrored path traces per distributed spec.
+    @tf.function(input_signature=[signature, tf.TensorSpec((), tf.int32)])
+    def single_step(batch, global_size):
+        return replica_step(batch, global_size)
+
     @tf.function(reduce_retracing=True)
     def distributed_step(batch, global_size):
         per_replica = strategy.run(replica_step, args=(batch, global_size))
@@ -210,15 +220,19 @@ def train(config: TrainConfig, train_items: Sequence[Utterance], dev_items: Sequ
                dynamic_ncols=True)
     stream = _batch_stream(examples, config, start_step)
     started, audio_s, utterances, dev_wer, done_this_run = time.perf_counter(), 0.0, 0, float("nan"), 0
-    last_loss = float("nan")
+    last_loss, budget_hit = float("nan"), False
     for step, batch in stream:
         if step >= config.steps or (stop_after is not None and done_this_run >= stop_after):
             break
+        if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+            budget_hit = True
+            break
         size = len(batch["lengths"])
-        dataset = tf.data.Dataset.from_tensors(batch)
-        distributed = iter(strategy.experimental_distribute_dataset(dataset)) if strategy.num_replicas_in_sync > 1 \
-            else iter(dataset)
-        last_loss = float(distributed_step(next(distributed), tf.constant(size)))
+        if strategy.num_replicas_in_sync > 1:
+            dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
+            last_loss = float(distributed_step(next(iter(dataset)), tf.constant(size)))
+        else:
+            last_loss = float(single_step(batch, tf.constant(size)))
         if not math.isfinite(last_loss):
             raise TrainingError(f"loss is {last_loss} at step {step}; the last checkpoint is kept in {out}")
         step_var.assign(step + 1)
@@ -241,14 +255,19 @@ def train(config: TrainConfig, train_items: Sequence[Utterance], dev_items: Sequ
     writer.flush()
     elapsed = time.perf_counter() - started
     final_step = int(step_var.numpy())
-    report = {"steps": final_step, "finished": final_step >= config.steps, "loss": last_loss,
+    if budget_hit:
+        manager.save(checkpoint_number=final_step)
+    report = {"steps": final_step, "finished": final_step >= config.steps or budget_hit, "loss": last_loss,
+              "stopped_by_time_budget": budget_hit, "audio_s_trained": round(audio_s, 3),
               "dev_wer": _dev_wer(model, dev_examples, tokenizer), "seconds_this_run": round(elapsed, 3),
               "audio_s_per_s": round(audio_s / elapsed, 3) if elapsed else 0.0,
               "train_data": train_report.as_dict(), "dev_data": dev_report.as_dict(),
               "parameters": int(model.count_params()), "replicas": strategy.num_replicas_in_sync,
               "model_id": stable_hash(config, [u.id for u in train_items])}
     if report["finished"]:
-        model.save_weights(out / "model.weights.h5")
+        # Keras wants the .weights.h5 suffix; write beside and rename so a crash never leaves half a file.
+        model.save_weights(out / "partial.weights.h5")
+        (out / "partial.weights.h5").replace(out / "model.weights.h5")
         write_lines(out / "files_train.tsv", [f"{u.id}\t{u.path}" for u in train_items])
         write_json(out / "train_report.json", report)
     return report
