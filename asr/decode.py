@@ -82,13 +82,13 @@ class LmDecoder:
         try:
             from flashlight.lib.text.decoder import (CriterionType, KenLM, LexiconDecoder, LexiconDecoderOptions,
                                                      SmearingMode, Trie)
-            from flashlight.lib.text.dictionary import Dictionary, create_word_dict
+            from flashlight.lib.text.dictionary import Dictionary
         except ImportError as error:
             raise LmUnavailable(f"LM decoding needs flashlight-text ({error})") from None
         self.vocabulary = list(vocabulary)
         self.tokens = Dictionary(self.vocabulary)
         lexicon = {word: [spell(word)] for word in sorted(set(words))}
-        self.word_dict = create_word_dict(lexicon)
+        self.word_dict = Dictionary([*lexicon, "<unk>"])
         self.lm = KenLM(arpa_path, self.word_dict)
         sil = self.vocabulary.index(sil_token) if sil_token in self.vocabulary else 0
         trie = Trie(len(self.vocabulary), sil)

@@ -31,8 +31,8 @@ class DemoSize:
 DEMO_SIZES = {
     "test": DemoSize(train_speakers=4, train_chapters=1, train_utterances=6, test_speakers=2, test_utterances=3),
     "quick": DemoSize(train_speakers=16, train_chapters=2, train_utterances=10, test_speakers=4, test_utterances=5),
-    "full": DemoSize(train_speakers=120, train_chapters=4, train_utterances=12, test_speakers=10,
-                     test_utterances=10),
+    "full": DemoSize(train_speakers=60, train_chapters=3, train_utterances=10, test_speakers=10,
+                     test_utterances=6),
 }
 
 
