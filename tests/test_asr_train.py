@@ -3,6 +3,7 @@ model folder -> eval / transcribe / plugin / TFLite export, and MirroredStrategy
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -68,7 +69,6 @@ def test_train_resume_eval_export(corpus_splits, tmp_path):
     killed = train(CONFIG, train_items, dev_items, tmp_path / "resumed", jobs=1, progress=False, stop_after=3)
     assert not killed["finished"] and not (tmp_path / "resumed" / "model.weights.h5").exists()
     train(CONFIG, train_items, dev_items, tmp_path / "resumed", jobs=1, progress=False)  # resumes at step 2
-    import keras
     from asr.recognizer import Recognizer
 
     a, b = Recognizer.load(tmp_path / "straight"), Recognizer.load(tmp_path / "resumed")
@@ -86,6 +86,14 @@ def test_train_resume_eval_export(corpus_splits, tmp_path):
     wer = json.loads((model / "eval" / "wer.json").read_text())
     assert wer["ref_words"] > 0 and (model / "eval" / "wer_by_length.png").stat().st_size > 1000
     assert "Scores: (#C #S #D #I)" in (model / "eval" / "wer.pra").read_text()
+    if importlib.util.find_spec("flashlight") is not None:  # the optional LM extra (in dev)
+        from asr.lm import write_lm
+
+        write_lm([u.text for u in train_items], model)
+        subprocess.run(run + ["eval", "--model", str(model), "--data", str(corpus_splits["test"]), "--quiet",
+                              "--jobs", "1", "--method", "lm", "--out", str(tmp_path / "lm")],
+                       capture_output=True, text=True, cwd=ROOT, check=True)
+        assert json.loads((tmp_path / "lm" / "wer.json").read_text())["method"] == "lm"
 
     long_audio = np.concatenate([load_audio(u.path) for u in train_items[:6]])  # > 15 s: cut at pauses
     save_audio(tmp_path / "long.wav", long_audio, 16000)
