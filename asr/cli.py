@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from corpus.cli import UserError, positive_int
-from corpus.configs import quiet_tensorflow, write_lines
+from corpus.configs import quiet_tensorflow
 
 __all__ = ["register_all"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -64,8 +64,7 @@ def write_results(out: Path, scored: Scored, hyps: dict[str, str], durations_s: 
 
 
 def evaluate(recognizer: Recognizer, utterances: Sequence[Utterance], out: str | Path | None, *,
-             method: str = "greedy", jobs: int | None = None, progress: bool = True,
-             transcribe: Callable[[Recognizer, list], list[str]] | None = None) -> dict:
+             method: str = "greedy", jobs: int | None = None, progress: bool = True) -> dict:
     """Decode every utterance (nothing is filtered for length: long ones are decoded whole) and score."""
     config = DataConfig(max_duration_s=10_000.0, min_duration_s=0.0)
     examples, report = prepare(utterances, lambda text: [1], features=recognizer.features, config=config,

@@ -16,12 +16,12 @@ from typing import Sequence
 
 import numpy as np
 
-from corpus.configs import from_jsonable, read_json, set_seed, stable_hash, to_jsonable, write_json, write_lines
+from corpus.configs import from_jsonable, read_json, set_seed, stable_hash, write_json, write_lines
 
-from asr.data import DataConfig, Example, FilterReport, make_batch, plan_batches, prepare, Utterance
+from asr.data import DataConfig, Example, Utterance, make_batch, plan_batches, prepare
 from asr.decode import greedy, log_softmax
 from asr.features import FeatureConfig
-from asr.model import ConformerConfig, build_conformer, config_for_size, output_lengths
+from asr.model import build_conformer, config_for_size, output_lengths
 from asr.tokens import Tokenizer, load_tokenizer, train_tokenizer
 from asr.wer import corpus_wer
 

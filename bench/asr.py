@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import emit, parser  # noqa: E402
-from corpus.audio import load_audio, resample  # noqa: E402
+from corpus.audio import load_audio  # noqa: E402
 from corpus.configs import quiet_tensorflow  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "real_speech" / "sentences"

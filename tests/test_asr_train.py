@@ -16,7 +16,7 @@ import pytest
 from corpus.audio import load_audio, save_audio
 from corpus.configs import quiet_tensorflow
 
-from asr.data import DataConfig, Utterance, prepare, read_source
+from asr.data import DataConfig, prepare, read_source
 from asr.demo import demo_corpus
 from asr.tokens import CharTokenizer, BpeTokenizer
 from asr.train import TrainConfig, train
