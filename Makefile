@@ -23,7 +23,8 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv firmware-host arm-tools
+.PHONY: help setup java sctk flite arm-tools test test-fast train-kws train-asr eval-wer firmware-host bench \
+	bench-quick clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -41,29 +42,46 @@ $(STAMP): pyproject.toml
 java:  ## make sure a Java runtime exists for Spark (installs Debian's headless JRE when missing)
 	@bash tools/ensure_java.sh
 
+flite:  ## make sure Debian flite is installed (bench/asr.py's held-out synthesizer)
+	@bash tools/ensure_flite.sh
+
+sctk:  ## make sure NIST sclite (Debian sctk) is installed: the WER tests compare against it
+	@bash tools/ensure_sctk.sh
+
 # --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
 # is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
-test: setup java arm-tools  ## run the whole test suite (what CI runs)
+test: setup java sctk arm-tools  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
-test-fast: setup  ## the tests that train nothing and start no Spark
+test-fast: setup sctk  ## the tests that train nothing and start no Spark
 	$(PY) -m pytest -n $(JOBS) --dist loadscope -m "not slow" tests
 
 train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
 
-MODEL ?= models/kws-$(KWS_LANG)
+# MODEL: a model folder; each target has its own default (a keyword model for the firmware, models/asr-en for ASR).
+MODEL ?=
+KWS_MODEL = $(or $(MODEL),models/kws-$(KWS_LANG))
+ASR_MODEL = $(or $(MODEL),models/asr-en)
+SIZE ?= tiny
+
 firmware-host: setup  ## C engine for MODEL (default models/kws-lg): build/firmware/<name>/kws_wav
-	$(PY) -m export c-model --model $(MODEL) --out build/firmware/$(notdir $(MODEL)) --build
+	$(PY) -m export c-model --model $(KWS_MODEL) --out build/firmware/$(notdir $(KWS_MODEL)) --build
 
 arm-tools:  ## arm-none-eabi-gcc, newlib and qemu-system-arm for the Cortex-M4 build (Debian packages)
 	@bash tools/ensure_arm.sh
 
-bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cores)
+train-asr: setup  ## Conformer-CTC recognizer: [DATA=LibriSpeech tree or manifest] [SIZE=tiny|small|medium] [MODEL=dir]
+	$(PY) -m asr train --model $(ASR_MODEL) --size $(SIZE) --lm $(if $(DATA),--data $(DATA))
+
+eval-wer: setup  ## WER of MODEL on DATA (default: data/LibriSpeech/test-clean, else a download, else synthetic)
+	$(PY) -m asr eval --model $(ASR_MODEL) $(if $(DATA),--data $(DATA))
+
+bench-quick: setup java sctk flite arm-tools  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
-bench: setup java  ## every benchmark at full size
+bench: setup java sctk flite arm-tools  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean-venv:  ## remove .venv

@@ -1,1 +1,1 @@
-"""Speech recognition (Conformer-CTC, TensorFlow/Keras): data commands today, the recognizer next."""
+"""Speech recognition: a Conformer-CTC recognizer in Keras 3 (train, decode, WER as sclite counts it, TFLite)."""

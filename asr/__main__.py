@@ -1,26 +1,26 @@
-"""`python -m asr COMMAND`: data for the Conformer-CTC recognizer (LibriSpeech download and synthetic trees).
-
-The recognizer itself (training, `make eval-wer` on test-clean) arrives with its own issue.
-"""
+"""`python -m asr COMMAND`: the Conformer-CTC recognizer (train, eval, wer, transcribe, export)."""
 
 from __future__ import annotations
 
 import sys
 
 from corpus.cli import run_cli
-from corpus.demo import librispeech
-from corpus import download
+
+from asr.cli import register_all
 
 _DESCRIPTION = """\
-Data for the Conformer-CTC recognizer.
+Conformer-CTC speech recognizer. (Data: `python -m corpus download librispeech`, `synth-librispeech`.)
 
-  download librispeech   fetch a LibriSpeech part (resumable, MD5-checked), e.g. --part test-clean
-  synth-librispeech      write a synthetic LibriSpeech split with exact word times (for tests and demos)
+  train        train a model folder (resumes from its last checkpoint)
+  eval         WER of a model on LibriSpeech test-clean or any source (wer.json, .pra, PNG)
+  wer          score hypothesis transcripts against references (sclite's counts)
+  transcribe   transcribe audio files of any length
+  export       float16 / int8 TFLite with their WER next to the Keras model's
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_cli("python -m asr", _DESCRIPTION, [download.register, librispeech.register], argv)
+    return run_cli("python -m asr", _DESCRIPTION, [register_all], argv)
 
 
 if __name__ == "__main__":
