@@ -1,0 +1,108 @@
+"""Stage 4, segment: a document's aligned words -> utterances of 1-15 s, cut at word boundaries in pauses.
+
+Rules (the People's Speech's, made exact):
+- an utterance never contains a transcript word the aligner did not place (skipped words, words of an
+  unknown alphabet): the run of words is cut there, so no untranscribed speech sits inside an utterance;
+- an utterance never spans a pause longer than `max_gap_s` (3 s) nor a stretch of untranscribed sound
+  the aligner reported (music, speech missing from the captions);
+- inside a run, while the rest is longer than `max_utterance_s`, the cut goes at the longest pause
+  among the word boundaries that keep the first piece within `max_utterance_s` (ties: the later one);
+- pieces shorter than `min_utterance_s` are dropped and counted.
+
+Utterance times are the first word's start and the last word's end; the audio written for it extends
+by `pad_s` on each side, at most half the pause to the neighbouring aligned word, never past the
+recording. The alignment score of an utterance is its words' mean confidence (and the minimum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+__all__ = ["SegmentParams", "segment_document", "Utterance"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentParams:
+    max_utterance_s: float = 15.0
+    min_utterance_s: float = 1.0
+    max_gap_s: float = 3.0
+    pad_s: float = 0.15
+
+
+@dataclass(frozen=True, kw_only=True)
+class Utterance:
+    id: str
+    document: str
+    start_s: float          # first word's start
+    end_s: float            # last word's end
+    audio_start_s: float    # with padding
+    audio_end_s: float
+    text: str
+    words: int
+    score: float            # mean word confidence
+    min_word_score: float
+
+
+def _runs(words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]], max_gap_s: float
+          ) -> list[tuple[int, int]]:
+    """[first, last] word ranges with no skipped transcript word, long pause or untranscribed sound between."""
+    runs, first = [], 0
+    for k in range(1, len(words) + 1):
+        if k < len(words):
+            prev, cur = words[k - 1], words[k]
+            gap_lo, gap_hi = prev[3], cur[2]
+            broken = (cur[0] != prev[0] + 1 or gap_hi - gap_lo > max_gap_s
+                      or any(a < gap_hi and b > gap_lo for a, b in unaligned_audio))
+            if not broken:
+                continue
+        runs.append((first, k - 1))
+        first = k
+    return runs
+
+
+def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) -> list[tuple[int, int]]:
+    pieces = []
+    while first <= last and words[last][3] - words[first][2] > max_s:
+        candidates = [k for k in range(first, last) if words[k][3] - words[first][2] <= max_s]
+        if not candidates:  # a single word longer than max_s: it becomes its own (dropped) piece
+            pieces.append((first, first))
+            first += 1
+            continue
+        cut = max(candidates, key=lambda k: (round(words[k + 1][2] - words[k][3], 4), k))
+        pieces.append((first, cut))
+        first = cut + 1
+    if first <= last:
+        pieces.append((first, last))
+    return pieces
+
+
+def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
+                     duration_s: float, params: SegmentParams) -> tuple[list[Utterance], dict[str, int]]:
+    """Utterances of one document and counts of what was dropped.
+
+    `words`: [transcript index, text, start_s, end_s, score] in time order (align_document's output).
+    """
+    counts = {"too_short": 0, "too_long": 0}
+    utterances: list[Utterance] = []
+    for first, last in _runs(words, unaligned_audio, params.max_gap_s):
+        for a, b in _split(words, first, last, params.max_utterance_s):
+            start, end = float(words[a][2]), float(words[b][3])
+            if end - start < params.min_utterance_s:
+                counts["too_short"] += 1
+                continue
+            if end - start > params.max_utterance_s:
+                counts["too_long"] += 1
+                continue
+            before = float(words[a - 1][3]) if a > 0 else 0.0
+            after = float(words[b + 1][2]) if b + 1 < len(words) else duration_s
+            pad_lo = min(params.pad_s, max(0.0, (start - before) / 2)) if a > 0 else min(params.pad_s, start)
+            pad_hi = min(params.pad_s, max(0.0, (after - end) / 2)) if b + 1 < len(words) else \
+                min(params.pad_s, max(0.0, duration_s - end))
+            scores = [float(w[4]) for w in words[a:b + 1]]
+            utterances.append(Utterance(
+                id=f"{doc_id}-{len(utterances):05d}", document=doc_id, start_s=round(start, 4), end_s=round(end, 4),
+                audio_start_s=round(start - pad_lo, 4), audio_end_s=round(end + pad_hi, 4),
+                text=" ".join(str(w[1]) for w in words[a:b + 1]), words=b - a + 1,
+                score=round(sum(scores) / len(scores), 4), min_word_score=round(min(scores), 4)))
+    return utterances, counts
