@@ -38,7 +38,7 @@ from corpus.align.types import AlignItem
 from corpus.audio import read_blocks
 from corpus.configs import stable_hash
 
-__all__ = ["TimingTask", "estimate_timing", "fit_caption_timing", "training_items", "AlignTask", "align_document",
+__all__ = ["TimingTask", "estimate_timing", "fit_caption_timing", "credible_timing", "training_items", "AlignTask", "align_document",
            "window_bound", "words_per_window"]
 
 FRAME_S = 0.01
@@ -100,15 +100,30 @@ def estimate_timing(task: TimingTask) -> dict[str, Any]:
     return {"id": task.id, "ok": True, "offset_s": offset, "drift": drift, "fit": score}
 
 
+def credible_timing(documents: Sequence[dict[str, Any]], *, max_offset_s: float = 4.0, max_drift: float = 0.015,
+                    min_relative_fit: float = 0.6) -> list[dict[str, Any]]:
+    """Documents whose caption-timing estimate can be trusted for training: not at the edge of the search
+    grid, and a fit of at least `min_relative_fit` of the 90th percentile of all fits (music under the
+    captions or captions of other audio fit poorly). At least one document always remains."""
+    fits = np.array([d.get("fit", 0.0) for d in documents], np.float64)
+    if fits.size == 0:
+        return []
+    floor = min_relative_fit * float(np.percentile(fits, 90))
+    kept = [d for d, f in zip(documents, fits) if f >= floor and abs(d["offset_s"]) < max_offset_s - 1e-6
+            and abs(d["drift"]) < max_drift - 1e-6]
+    return kept or [documents[int(np.argmax(fits))]]
+
+
 def training_items(documents: Sequence[dict[str, Any]], *, pad_s: float, max_items: int, seed: int
                    ) -> list[AlignItem]:
     """One AlignItem per cue with words, times mapped through each document's caption-timing estimate.
 
-    `documents`: {"id", "audio_path", "duration_s", "cues", "words", "word_cue", "offset_s", "drift"}.
-    Past `max_items`, a hash of (seed, item id) picks which cues train, the same on every run.
+    `documents`: {"id", "audio_path", "duration_s", "cues", "words", "word_cue", "offset_s", "drift", "fit"};
+    only those `credible_timing` keeps train. Past `max_items`, a hash of (seed, item id) picks which cues
+    train, the same on every run.
     """
     items = []
-    for doc in documents:
+    for doc in credible_timing(documents):
         by_cue: dict[int, list[str]] = {}
         for word, cue in zip(doc["words"], doc["word_cue"]):
             by_cue.setdefault(cue, []).append(word)
