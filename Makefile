@@ -23,7 +23,11 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv
+ITEMS ?=
+TPS_OUT ?= data/tps
+TPS_LANG ?= en
+
+.PHONY: help setup java test test-fast train-kws build-tps bench bench-quick clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -52,6 +56,16 @@ test-fast: setup  ## the tests that train nothing and start no Spark
 train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
+
+build-tps: setup  ## People's Speech-style dataset from Internet Archive items: [ITEMS=dir] [TPS_OUT=data/tps] [TPS_LANG=en]
+	@if [ -z "$(ITEMS)" ]; then \
+		echo "No ITEMS=dir given: building from the synthetic IA demo items in data/demo/ia-$(TPS_LANG) (made now if missing)."; \
+		[ -f data/demo/ia-$(TPS_LANG)/synthetic_truth.jsonl.gz ] || \
+			$(PY) -m corpus synth-ia --out data/demo/ia-$(TPS_LANG) --lang $(TPS_LANG) --items 8 --minutes 2 --force; \
+		$(PY) -m corpus peoples-speech build --items data/demo/ia-$(TPS_LANG) --lang $(TPS_LANG) --out $(TPS_OUT); \
+	else \
+		$(PY) -m corpus peoples-speech build --items $(ITEMS) --lang $(TPS_LANG) --out $(TPS_OUT); \
+	fi
 
 bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -160,7 +160,7 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     quick = args.quick
     work = Path(args.work) if args.work else ROOT / "data" / "bench_tps"
-    size = dict(en=(5, 1.0, 1), sw=(3, 0.75, 1)) if quick else dict(en=(12, 2.0, 2), sw=(5, 1.6, 1))
+    size = dict(en=(5, 1.0, 1), sw=(4, 1.0, 1)) if quick else dict(en=(12, 2.0, 2), sw=(5, 1.6, 1))
     tag = "quick" if quick else "full"
     items_en = synth(work / f"items-{tag}-en", "en", *size["en"][:2], args.seed, size["en"][2])
     items_sw = synth(work / f"items-{tag}-sw", "sw", *size["sw"][:2], args.seed, size["sw"][2])

@@ -112,8 +112,9 @@ def test_caption_timing_fit_recovers_offset_and_drift():
         t += length + float(rng.uniform(0.3, 1.0))
     offset, drift, _ = fit_caption_timing(active, cues)
     assert offset == pytest.approx(1.2, abs=0.1) and drift == pytest.approx(0.006, abs=0.0015)
-    docs = [{"fit": 0.06, "offset_s": 0.5, "drift": 0.0}, {"fit": 0.01, "offset_s": 4.0, "drift": 0.0}]
-    assert credible_timing(docs) == docs[:1]
+    docs = [{"fit": 0.06, "offset_s": 0.5, "drift": 0.0}, {"fit": 0.05, "offset_s": 4.0, "drift": 0.0},
+            {"fit": 0.01, "offset_s": 0.1, "drift": 0.0}]
+    assert credible_timing(docs) == docs[:1]  # the second at the grid's edge, the third fits poorly
     assert window_bound(600, 1500, 30, 20) == 30 + 10 + 1
 
 

@@ -68,26 +68,37 @@ def activity_track(audio_path: str) -> np.ndarray:
 
 
 def fit_caption_timing(active: np.ndarray, cues: Sequence[tuple[float, float]], *, max_offset_s: float = 4.0,
-                       max_drift: float = 0.015) -> tuple[float, float, float]:
-    """(offset_s, drift, score) with caption_time = offset_s + true_time * (1 + drift), best for `active`."""
+                       max_drift: float = 0.015, edge_s: float = 0.4) -> tuple[float, float, float]:
+    """(offset_s, drift, score) with caption_time = offset_s + true_time * (1 + drift), best for `active`.
+
+    Score: activity just after each mapped cue start minus activity just before it (speech onsets; cue
+    ends are less reliable, captioners keep text on screen a while after speech stops), plus the
+    centred activity inside the cues. Grid: offsets every 20 ms, 31 drifts.
+    """
     if active.size == 0 or not cues:
         return 0.0, 0.0, 0.0
     centred = active.astype(np.float64) - active.mean()
     cum = np.concatenate([[0.0], np.cumsum(centred)])
     starts = np.array([c[0] for c in cues])
     ends = np.array([c[1] for c in cues])
+    edge = int(round(edge_s / FRAME_S))
     best = (-np.inf, 0.0, 0.0)
     offsets = np.arange(-max_offset_s, max_offset_s + 1e-9, 0.02)
+
+    def at(times: np.ndarray) -> np.ndarray:
+        return cum[np.clip(np.round(times / FRAME_S).astype(np.int64), 0, len(active))]
+
     for drift in np.linspace(-max_drift, max_drift, 31):
         s = (starts[None, :] - offsets[:, None]) / (1 + drift)
         e = (ends[None, :] - offsets[:, None]) / (1 + drift)
-        si = np.clip(np.round(s / FRAME_S).astype(np.int64), 0, len(active))
-        ei = np.clip(np.round(e / FRAME_S).astype(np.int64), 0, len(active))
-        score = (cum[ei] - cum[si]).sum(axis=1)
+        inside = at(e) - at(s)
+        onset = (at(s + edge_s) - at(s)) - (at(s) - at(s - edge_s))
+        score = (inside + 2.0 * onset).sum(axis=1)
         k = int(np.argmax(score))
         if score[k] > best[0] + 1e-9:
             best = (float(score[k]), float(offsets[k]), float(drift))
     score, offset, drift = best
+    del edge
     return round(offset, 3), round(drift, 5), round(score * FRAME_S / max(1e-9, float(np.sum(ends - starts))), 4)
 
 
@@ -101,14 +112,14 @@ def estimate_timing(task: TimingTask) -> dict[str, Any]:
 
 
 def credible_timing(documents: Sequence[dict[str, Any]], *, max_offset_s: float = 4.0, max_drift: float = 0.015,
-                    min_relative_fit: float = 0.6) -> list[dict[str, Any]]:
+                    min_relative_fit: float = 0.5) -> list[dict[str, Any]]:
     """Documents whose caption-timing estimate can be trusted for training: not at the edge of the search
-    grid, and a fit of at least `min_relative_fit` of the 90th percentile of all fits (music under the
-    captions or captions of other audio fit poorly). At least one document always remains."""
+    grid, and a fit of at least `min_relative_fit` of the median fit (captions whose estimate went astray,
+    e.g. onto music, fit poorly). At least one document always remains."""
     fits = np.array([d.get("fit", 0.0) for d in documents], np.float64)
     if fits.size == 0:
         return []
-    floor = min_relative_fit * float(np.percentile(fits, 90))
+    floor = min_relative_fit * float(np.median(fits))
     kept = [d for d, f in zip(documents, fits) if f >= floor and abs(d["offset_s"]) < max_offset_s - 1e-6
             and abs(d["drift"]) < max_drift - 1e-6]
     return kept or [documents[int(np.argmax(fits))]]

@@ -34,7 +34,7 @@ class BuildConfig:
     min_audio_s: float = 1.0
     # aligner training (on the corpus itself)
     train_max_utterances: int = 1500        # caption cues used to train the aligner
-    train_pad_s: float = 0.3                # a cue's span is widened by this much after the timing estimate
+    train_pad_s: float = 0.4                # a cue's span is widened by this much after the timing estimate
     train_mlp_rounds: int = 2
     train_mlp_epochs: tuple[int, ...] = (3, 2)
     train_gmm_mixtures: tuple[int, ...] = (1, 1, 2, 4)
@@ -50,6 +50,8 @@ class BuildConfig:
     min_utterance_s: float = 1.0
     max_gap_s: float = 3.0                  # a longer pause always ends an utterance
     pad_s: float = 0.15                     # audio kept around the first and last word (at most half the pause)
+    min_word_score: float = 0.5             # words aligned with less confidence are left out of utterances
+    max_word_s: float = 1.0                 # and words longer than max(this, 0.12 s per letter)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]
     clean_max_cer: float = 0.20

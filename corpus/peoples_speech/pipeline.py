@@ -86,6 +86,7 @@ class _Build:
         self._engine = None
         self.sections: dict[str, dict] = {}
         self.timings: dict[str, Any] = {}
+        self.training_sizes: dict[str, int] = {}
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -237,7 +238,7 @@ class _Build:
         return section.finish(len(documents), len(out), **{k: int(v) for k, v in sorted(totals.items())})
 
     def stage_align(self) -> dict:
-        from corpus.peoples_speech.align_stage import AlignTask, TimingTask, align_document, estimate_timing
+        from corpus.peoples_speech.align_stage import TimingTask, align_document, estimate_timing
 
         section = _Section("align", self.config.on_error)
         documents = {d["id"]: d for d in self.read("ingest", "documents.jsonl.gz")}
@@ -246,18 +247,13 @@ class _Build:
                                    cues=tuple(tuple(documents[n["id"]]["cues"][c][:2])
                                               for c in sorted(set(n["word_cue"])))) for n in normalized]
         timings = {r["id"]: r for r in self.run_items("align", estimate_timing, timing_tasks, unit="doc", name="timing")}
-        model_dir = self.train_aligner(normalized, documents, timings)
-        tasks = []
-        for n in normalized:
-            doc, timing = documents[n["id"]], timings[n["id"]]
-            offset, drift = (timing["offset_s"], timing["drift"]) if timing["ok"] else (0.0, 0.0)
-            hints = tuple(round((doc["cues"][c][0] - offset) / (1 + drift), 3) for c in n["word_cue"])
-            tasks.append(AlignTask(id=n["id"], audio_path=doc["audio_path"], duration_s=doc["duration_s"],
-                                   words=tuple(n["words"]), word_hint_s=hints, model_dir=str(model_dir),
-                                   window_s=self.config.window_s, commit_s=self.config.commit_s,
-                                   probe_s=self.config.probe_s, min_word_confidence=self.config.min_word_confidence,
-                                   min_matched_share=self.config.min_matched_share,
-                                   timeout_s_per_audio_s=self.config.timeout_s_per_audio_s))
+        first = self.train_aligner("aligner-pass1", lambda: self.cue_items(normalized, documents, timings))
+        tasks1 = self.align_tasks(normalized, documents, timings, first)
+        pass1 = self.run_items("align", align_document, tasks1, unit="doc", name="pass1")
+        second = self.aligned_items(pass1, documents)
+        # pass 2 retrains on what pass 1 aligned reliably; too little of it (a tiny corpus): keep pass 1's model
+        model_dir = self.train_aligner("aligner", lambda: second) if len(second) >= 40 else first
+        tasks = self.align_tasks(normalized, documents, timings, model_dir)
 
         def check(result: dict) -> None:
             if not result["ok"]:
@@ -280,34 +276,84 @@ class _Build:
                               probes_stopped=sum(bool(r["probe"]) and not r["ok"] and r["reason"] == "transcript_mismatch"
                                                  for r in results),
                               hours=_hours(sum(documents[k["id"]]["duration_s"] for k in kept)),
+                              aligner_passes=2 if model_dir != first else 1,
                               aligner=json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["summary"])
 
-    def train_aligner(self, normalized: list[dict], documents: dict[str, dict], timings: dict[str, dict]) -> Path:
-        from corpus.align import train_aligner
-        from corpus.align.types import AlignerConfig
+    def align_tasks(self, normalized: list[dict], documents: dict[str, dict], timings: dict[str, dict],
+                    model_dir: Path) -> list:
+        from corpus.peoples_speech.align_stage import AlignTask
+
+        tasks = []
+        for n in normalized:
+            doc, timing = documents[n["id"]], timings[n["id"]]
+            offset, drift = (timing["offset_s"], timing["drift"]) if timing["ok"] else (0.0, 0.0)
+            hints = tuple(round((doc["cues"][c][0] - offset) / (1 + drift), 3) for c in n["word_cue"])
+            tasks.append(AlignTask(id=n["id"], audio_path=doc["audio_path"], duration_s=doc["duration_s"],
+                                   words=tuple(n["words"]), word_hint_s=hints, model_dir=str(model_dir),
+                                   window_s=self.config.window_s, commit_s=self.config.commit_s,
+                                   probe_s=self.config.probe_s, min_word_confidence=self.config.min_word_confidence,
+                                   min_matched_share=self.config.min_matched_share,
+                                   timeout_s_per_audio_s=self.config.timeout_s_per_audio_s))
+        return tasks
+
+    def cue_items(self, normalized: list[dict], documents: dict[str, dict], timings: dict[str, dict]) -> list:
+        """Pass 1: caption cues, mapped through each document's timing estimate."""
         from corpus.peoples_speech.align_stage import training_items
 
-        model_dir = self.stage_dir("align") / "aligner"
-        if (model_dir / "model.json").exists():
-            return model_dir
         docs = [{**documents[n["id"]], **n, "offset_s": timings[n["id"]].get("offset_s", 0.0),
                  "drift": timings[n["id"]].get("drift", 0.0), "fit": timings[n["id"]].get("fit", 0.0)}
                 for n in normalized]
-        items = training_items(docs, pad_s=self.config.train_pad_s, max_items=self.config.train_max_utterances,
-                               seed=self.config.seed)
+        return training_items(docs, pad_s=self.config.train_pad_s, max_items=self.config.train_max_utterances,
+                              seed=self.config.seed)
+
+    def aligned_items(self, pass1: list[dict], documents: dict[str, dict]) -> list:
+        """Pass 2: the reliable utterances pass 1 found in documents it matched (exact spans, exact words)."""
+        from corpus.align.types import AlignItem
+        from corpus.configs import stable_hash
+        from corpus.peoples_speech.segment import SegmentParams, segment_document
+
+        params = SegmentParams(max_utterance_s=self.config.max_utterance_s, min_utterance_s=1.0,
+                               max_gap_s=self.config.max_gap_s, pad_s=self.config.pad_s,
+                               min_word_score=self.config.min_word_score, max_word_s=self.config.max_word_s)
+        items = []
+        for result in pass1:
+            if not result["ok"]:
+                continue
+            doc = documents[result["id"]]
+            utterances, _ = segment_document(result["id"], result["words"], result["unaligned_audio"],
+                                             doc["duration_s"], params)
+            items += [AlignItem(id=u.id, audio_path=doc["audio_path"], words=tuple(u.text.split()),
+                                start_s=u.audio_start_s, duration_s=round(u.audio_end_s - u.audio_start_s, 4))
+                      for u in utterances]
+        if len(items) > self.config.train_max_utterances:
+            items = sorted(sorted(items, key=lambda it: stable_hash(self.config.seed, it.id))
+                           [:self.config.train_max_utterances], key=lambda it: it.id)
+        return items
+
+    def train_aligner(self, name: str, make_items: Callable[[], list]) -> Path:
+        from corpus.align import train_aligner
+        from corpus.align.types import AlignerConfig
+
+        model_dir = self.stage_dir("align") / name
+        if (model_dir / "model.json").exists():
+            return model_dir
+        items = make_items()
+        self.training_sizes[name] = len(items)
         config = AlignerConfig(gmm_mixtures=self.config.train_gmm_mixtures, mlp_rounds=self.config.train_mlp_rounds,
                                mlp_epochs=self.config.train_mlp_epochs,
                                max_train_utterances=self.config.train_max_utterances, seed=self.config.seed)
-        tmp = self.stage_dir("align") / "aligner.partial"
+        tmp = self.stage_dir("align") / f"{name}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
         started = time.perf_counter()
         try:
             train_aligner(items, language=self.config.language, out_dir=tmp, config=config, jobs=self.jobs,
                           progress=self.progress)
         except Exception as error:  # noqa: BLE001 - no aligner, no build
-            raise BuildError(f"training the aligner on {len(items)} caption cues failed: {error}") from None
+            raise BuildError(f"training the aligner ({name}) on {len(items)} utterances failed: {error}") from None
         os.replace(tmp, model_dir)
-        self.timings["align_training_s"] = round(time.perf_counter() - started, 3)
+        self.timings[f"{name}_training_s"] = round(time.perf_counter() - started, 3)
+        self.timings["align_training_s"] = round(self.timings.get("align_training_s", 0.0) +
+                                                 time.perf_counter() - started, 3)
         return model_dir
 
     def stage_segment(self) -> dict:
@@ -317,7 +363,8 @@ class _Build:
         documents = {d["id"]: d for d in self.read("ingest", "documents.jsonl.gz")}
         params = SegmentParams(max_utterance_s=self.config.max_utterance_s,
                                min_utterance_s=self.config.min_utterance_s, max_gap_s=self.config.max_gap_s,
-                               pad_s=self.config.pad_s)
+                               pad_s=self.config.pad_s, min_word_score=self.config.min_word_score,
+                               max_word_s=self.config.max_word_s)
         alignments = self.read("align", "alignments.jsonl.gz")
         rows, counts = [], Counter()
         for a in alignments:

@@ -7,6 +7,8 @@ Rules (the People's Speech's, made exact):
   the aligner reported (music, speech missing from the captions);
 - inside a run, while the rest is longer than `max_utterance_s`, the cut goes at the longest pause
   among the word boundaries that keep the first piece within `max_utterance_s` (ties: the later one);
+- a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
+  longer than max(`max_word_s`, 0.12 s per letter) (a word stretched over music next to it);
 - pieces shorter than `min_utterance_s` are dropped and counted.
 
 Utterance times are the first word's start and the last word's end; the audio written for it extends
@@ -28,6 +30,8 @@ class SegmentParams:
     min_utterance_s: float = 1.0
     max_gap_s: float = 3.0
     pad_s: float = 0.15
+    min_word_score: float = 0.0   # a word aligned with less confidence is left out and ends the utterance
+    max_word_s: float = 0.0       # > 0: a word longer than max(max_word_s, 0.12 s x letters) is left out too
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,13 +81,21 @@ def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) 
     return pieces
 
 
+def _reliable(word: Sequence[Any], params: SegmentParams) -> bool:
+    if float(word[4]) < params.min_word_score:
+        return False
+    return not params.max_word_s or float(word[3]) - float(word[2]) <= max(params.max_word_s, 0.12 * len(word[1]))
+
+
 def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
                      duration_s: float, params: SegmentParams) -> tuple[list[Utterance], dict[str, int]]:
     """Utterances of one document and counts of what was dropped.
 
     `words`: [transcript index, text, start_s, end_s, score] in time order (align_document's output).
     """
-    counts = {"too_short": 0, "too_long": 0}
+    kept = [w for w in words if _reliable(w, params)]
+    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept)}
+    words = kept
     utterances: list[Utterance] = []
     for first, last in _runs(words, unaligned_audio, params.max_gap_s):
         for a, b in _split(words, first, last, params.max_utterance_s):
