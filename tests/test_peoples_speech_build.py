@@ -60,7 +60,7 @@ def test_killed_build_resumes_and_equals_spark(items, tmp_path):
     resumed = subprocess.run(_cli(items, out), env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
-    assert list(report["stages"]) == ["ingest", "normalize", "align", "segment", "grade", "dedup", "split", "write"]
+    assert set(report["stages"]) == {"ingest", "normalize", "align", "segment", "grade", "dedup", "split", "write"}
     assert report["timeouts"] == 0
     assert report["stages"]["align"]["windows"] <= report["stages"]["align"]["window_bound"]
     # the planted bad transcript never reaches the dataset

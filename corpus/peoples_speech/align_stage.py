@@ -167,6 +167,8 @@ class AlignTask:
     min_word_confidence: float
     min_matched_share: float
     timeout_s_per_audio_s: float
+    garbage_lp: float = -4.0
+    word_skip_lp: float = -12.0
 
 
 def words_per_window(window_s: float) -> int:
@@ -202,7 +204,8 @@ def align_document(task: AlignTask) -> dict[str, Any]:
     out: dict[str, Any] = {"id": task.id, "ok": False, "reason": "", "detail": "", "windows": 0, "seconds": 0.0,
                            "probe": None, "timeout": False}
     started = time.perf_counter()
-    config = LongAudioConfig(window_s=task.window_s, commit_s=task.commit_s)
+    config = LongAudioConfig(window_s=task.window_s, commit_s=task.commit_s, garbage_lp=task.garbage_lp,
+                             word_skip_lp=task.word_skip_lp)
     bound = window_bound(task.duration_s, len(task.words), task.window_s, task.commit_s)
     try:
         model = load_model(task.model_dir)

@@ -41,6 +41,8 @@ class BuildConfig:
     # align
     window_s: float = 30.0
     commit_s: float = 20.0
+    garbage_lp: float = -6.0                # long alignment: per-frame cost of untranscribed sound
+    word_skip_lp: float = -30.0             # long alignment: cost of leaving a transcript word out
     probe_s: float = 90.0                   # a document first aligns this much audio; a mismatch stops there
     min_word_confidence: float = 0.5        # a word aligned with less counts as not matched
     min_matched_share: float = 0.5          # matched transcript words / words, below: transcript_mismatch
@@ -51,7 +53,8 @@ class BuildConfig:
     max_gap_s: float = 3.0                  # a longer pause always ends an utterance
     pad_s: float = 0.15                     # audio kept around the first and last word (at most half the pause)
     min_word_score: float = 0.5             # words aligned with less confidence are left out of utterances
-    max_word_s: float = 1.0                 # and words longer than max(this, 0.12 s per letter)
+    max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
+    refine: bool = False                    # re-align each utterance's words in its window (corpus.align)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]
     clean_max_cer: float = 0.20

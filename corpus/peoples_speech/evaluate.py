@@ -53,11 +53,10 @@ def score_build(out: str | Path, items: str | Path, language: str) -> dict[str, 
         for block in matcher.get_matching_blocks():
             for k in range(block.size):
                 index_to_truth[block.a + k] = block.b + k
-        aligned = {a["id"]: a for a in read_jsonl(out / ".work" / "align" / "alignments.jsonl.gz")}[doc]
         position = 0
         for u in utterances:
-            span = [w for w in aligned["words"] if u["start_s"] - 1e-6 <= w[2] and w[3] <= u["end_s"] + 1e-6]
-            idx = [index_to_truth.get(w[0]) for w in span]
+            span = list(range(u["first_word"], u["last_word"] + 1))
+            idx = [index_to_truth.get(i) for i in span]
             if idx and idx[0] is not None and idx[-1] is not None:
                 errors_ms.append(abs(u["start_s"] - true_words[idx[0]][1]) * 1000)
                 errors_ms.append(abs(u["end_s"] - true_words[idx[-1]][2]) * 1000)

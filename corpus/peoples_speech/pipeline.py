@@ -252,7 +252,13 @@ class _Build:
         pass1 = self.run_items("align", align_document, tasks1, unit="doc", name="pass1")
         second = self.aligned_items(pass1, documents)
         # pass 2 retrains on what pass 1 aligned reliably; too little of it (a tiny corpus): keep pass 1's model
-        model_dir = self.train_aligner("aligner", lambda: second) if len(second) >= 40 else first
+        if len(second) >= 40:
+            model_dir = self.train_aligner("aligner", lambda: second)
+        else:
+            model_dir = self.stage_dir("align") / "aligner"
+            if not (model_dir / "model.json").exists():
+                shutil.rmtree(model_dir, ignore_errors=True)
+                shutil.copytree(first, model_dir)
         tasks = self.align_tasks(normalized, documents, timings, model_dir)
 
         def check(result: dict) -> None:
@@ -276,7 +282,7 @@ class _Build:
                               probes_stopped=sum(bool(r["probe"]) and not r["ok"] and r["reason"] == "transcript_mismatch"
                                                  for r in results),
                               hours=_hours(sum(documents[k["id"]]["duration_s"] for k in kept)),
-                              aligner_passes=2 if model_dir != first else 1,
+                              aligner_passes=2 if len(second) >= 40 else 1,
                               aligner=json.loads((model_dir / "model.json").read_text(encoding="utf-8"))["summary"])
 
     def align_tasks(self, normalized: list[dict], documents: dict[str, dict], timings: dict[str, dict],
@@ -293,7 +299,8 @@ class _Build:
                                    window_s=self.config.window_s, commit_s=self.config.commit_s,
                                    probe_s=self.config.probe_s, min_word_confidence=self.config.min_word_confidence,
                                    min_matched_share=self.config.min_matched_share,
-                                   timeout_s_per_audio_s=self.config.timeout_s_per_audio_s))
+                                   timeout_s_per_audio_s=self.config.timeout_s_per_audio_s,
+                                   garbage_lp=self.config.garbage_lp, word_skip_lp=self.config.word_skip_lp))
         return tasks
 
     def cue_items(self, normalized: list[dict], documents: dict[str, dict], timings: dict[str, dict]) -> list:
@@ -357,25 +364,55 @@ class _Build:
         return model_dir
 
     def stage_segment(self) -> dict:
-        from corpus.peoples_speech.segment import SegmentParams, segment_document
+        from dataclasses import replace
+
+        from corpus.peoples_speech.segment import RefineTask, SegmentParams, refine_document, segment_document
 
         section = _Section("segment", self.config.on_error)
         documents = {d["id"]: d for d in self.read("ingest", "documents.jsonl.gz")}
+        # windows: the long alignment's utterances with a wide margin (at most half the pause to a neighbour)
         params = SegmentParams(max_utterance_s=self.config.max_utterance_s,
                                min_utterance_s=self.config.min_utterance_s, max_gap_s=self.config.max_gap_s,
-                               pad_s=self.config.pad_s, min_word_score=self.config.min_word_score,
+                               pad_s=0.5, min_word_score=self.config.min_word_score,
                                max_word_s=self.config.max_word_s)
         alignments = self.read("align", "alignments.jsonl.gz")
-        rows, counts = [], Counter()
+        candidates, counts = [], Counter()
         for a in alignments:
             utterances, dropped = segment_document(a["id"], a["words"], a["unaligned_audio"],
                                                    documents[a["id"]]["duration_s"], params)
             counts.update(dropped)
-            rows.extend({**u.__dict__} for u in utterances)
+            candidates.extend(utterances)
+        by_doc: dict[str, list] = {}
+        for u in candidates:
+            by_doc.setdefault(u.document, []).append(u)
+        tasks = [RefineTask(id=d, audio_path=documents[d]["audio_path"],
+                            model_dir=str(self.stage_dir("align") / "aligner"),
+                            utterances=tuple((u.id, u.audio_start_s, u.audio_end_s, u.text) for u in us),
+                            pad_s=self.config.pad_s) for d, us in sorted(by_doc.items())]
+        refined = {}
+        if not self.config.refine:
+            tasks = []
+            refined = {u.id: {"ok": True, "start_s": u.start_s, "end_s": u.end_s,
+                              "audio_start_s": round(max(u.audio_start_s, u.start_s - self.config.pad_s), 4),
+                              "audio_end_s": round(min(u.audio_end_s, u.end_s + self.config.pad_s), 4)}
+                       for u in candidates}
+        for result in self.run_items("segment", refine_document, tasks, unit="doc"):
+            refined.update({r["id"]: r for r in result["utterances"]})
+        rows = []
+        for u in candidates:
+            r = refined[u.id]
+            if not r["ok"]:
+                counts["refine_failed"] += 1
+                continue
+            if r["end_s"] - r["start_s"] < self.config.min_utterance_s:
+                counts["too_short"] += 1
+                continue
+            rows.append(replace(u, start_s=r["start_s"], end_s=r["end_s"], audio_start_s=r["audio_start_s"],
+                                audio_end_s=r["audio_end_s"]).__dict__)
         write_jsonl(self.stage_dir("segment") / "utterances.jsonl.gz", rows)
         durations = [r["end_s"] - r["start_s"] for r in rows]
-        return section.finish(len(alignments), len(rows), utterances_dropped=dict(counts),
-                              hours=_hours(sum(durations)),
+        return section.finish(len(alignments), len(rows), candidates=len(candidates),
+                              utterances_dropped=dict(sorted(counts.items())), hours=_hours(sum(durations)),
                               words=sum(r["words"] for r in rows))
 
     def stage_grade(self) -> dict:

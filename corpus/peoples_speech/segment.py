@@ -8,7 +8,7 @@ Rules (the People's Speech's, made exact):
 - inside a run, while the rest is longer than `max_utterance_s`, the cut goes at the longest pause
   among the word boundaries that keep the first piece within `max_utterance_s` (ties: the later one);
 - a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
-  longer than max(`max_word_s`, 0.12 s per letter) (a word stretched over music next to it);
+  longer than `max_word_s` + 0.1 s per letter (a word stretched over the pause or music next to it);
 - pieces shorter than `min_utterance_s` are dropped and counted.
 
 Utterance times are the first word's start and the last word's end; the audio written for it extends
@@ -31,7 +31,7 @@ class SegmentParams:
     max_gap_s: float = 3.0
     pad_s: float = 0.15
     min_word_score: float = 0.0   # a word aligned with less confidence is left out and ends the utterance
-    max_word_s: float = 0.0       # > 0: a word longer than max(max_word_s, 0.12 s x letters) is left out too
+    max_word_s: float = 0.0       # > 0: a word longer than max_word_s + 0.1 s per letter is left out too
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +46,8 @@ class Utterance:
     words: int
     score: float            # mean word confidence
     min_word_score: float
+    first_word: int = -1    # transcript index of the first and last word
+    last_word: int = -1
 
 
 def _runs(words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]], max_gap_s: float
@@ -84,7 +86,7 @@ def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) 
 def _reliable(word: Sequence[Any], params: SegmentParams) -> bool:
     if float(word[4]) < params.min_word_score:
         return False
-    return not params.max_word_s or float(word[3]) - float(word[2]) <= max(params.max_word_s, 0.12 * len(word[1]))
+    return not params.max_word_s or float(word[3]) - float(word[2]) <= params.max_word_s + 0.1 * len(word[1])
 
 
 def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
@@ -116,5 +118,49 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
                 id=f"{doc_id}-{len(utterances):05d}", document=doc_id, start_s=round(start, 4), end_s=round(end, 4),
                 audio_start_s=round(start - pad_lo, 4), audio_end_s=round(end + pad_hi, 4),
                 text=" ".join(str(w[1]) for w in words[a:b + 1]), words=b - a + 1,
-                score=round(sum(scores) / len(scores), 4), min_word_score=round(min(scores), 4)))
+                score=round(sum(scores) / len(scores), 4), min_word_score=round(min(scores), 4),
+                first_word=int(words[a][0]), last_word=int(words[b][0])))
     return utterances, counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefineTask:
+    id: str                                              # document id
+    audio_path: str
+    model_dir: str
+    utterances: tuple[tuple[str, float, float, str], ...]  # (id, window_start_s, window_end_s, text)
+    pad_s: float
+
+
+def refine_document(task: RefineTask) -> dict[str, Any]:
+    """Forced alignment of each utterance's words inside its window (the long alignment's anchors give the
+    window; `corpus.align`'s utterance aligner gives sub-frame word edges and a mismatch flag), so a word
+    the windowed long alignment stretched over a neighbouring pause or jingle gets its true edges back.
+    {"id", "utterances": [{"id", "ok", "start_s", "end_s", "audio_start_s", "audio_end_s", "detail"}]}."""
+    from corpus.align.aligner import align_batch
+    from corpus.align.model import load_model
+    from corpus.align.types import AlignItem
+
+    out: dict[str, Any] = {"id": task.id, "utterances": []}
+    try:
+        model = load_model(task.model_dir)
+        items = [AlignItem(id=uid, audio_path=task.audio_path, words=tuple(text.split()), start_s=lo,
+                           duration_s=round(hi - lo, 4)) for uid, lo, hi, text in task.utterances]
+        results = align_batch(model, items)
+    except Exception as error:  # noqa: BLE001 - the whole document's refinement failed: reported per utterance
+        out["utterances"] = [{"id": u[0], "ok": False, "detail": f"{type(error).__name__}: {error}"}
+                             for u in task.utterances]
+        return out
+    for (uid, lo, hi, _), result in zip(task.utterances, results):
+        alignment = result.alignment
+        if alignment is None or not alignment.words:
+            out["utterances"].append({"id": uid, "ok": False, "detail": str(result.error or "no words")})
+            continue
+        if dict(alignment.custom).get("mismatch"):
+            out["utterances"].append({"id": uid, "ok": False, "detail": "forced alignment flags a mismatch"})
+            continue
+        start, end = alignment.words[0].start_s, alignment.words[-1].end_s
+        out["utterances"].append({"id": uid, "ok": True, "start_s": round(start, 4), "end_s": round(end, 4),
+                                  "audio_start_s": round(max(lo, start - task.pad_s), 4),
+                                  "audio_end_s": round(min(hi, end + task.pad_s), 4), "detail": ""})
+    return out
