@@ -42,7 +42,7 @@ from corpus.augment import add_noise, pink_noise  # noqa: E402
 from corpus.demo.common_voice import SynthCVConfig, synth_common_voice  # noqa: E402
 from corpus.demo.noise import NoisePlan  # noqa: E402
 from corpus.demo.text import DemoText  # noqa: E402
-from corpus.engine import default_jobs  # noqa: E402
+from corpus.engines import default_jobs  # noqa: E402
 from corpus.manifest import read_jsonl  # noqa: E402
 from corpus.synth import SpeakerBank, synthesize  # noqa: E402
 from corpus.text import normalize_words, rules_for  # noqa: E402

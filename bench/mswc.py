@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 from common import emit, parser  # noqa: E402
 
 from corpus.demo.common_voice import SynthCVConfig, synth_common_voice  # noqa: E402
-from corpus.engine import default_jobs  # noqa: E402
+from corpus.engines import default_jobs  # noqa: E402
 from corpus.formats.mswc import read_scores  # noqa: E402
 from corpus.manifest import read_jsonl  # noqa: E402
 from corpus.mswc import BuildConfig, build_mswc, read_clip_records  # noqa: E402

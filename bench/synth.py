@@ -22,7 +22,7 @@ from common import emit, parser  # noqa: E402
 
 from corpus.demo.common_voice import SynthCVConfig, synth_common_voice  # noqa: E402
 from corpus.demo.text import DemoText  # noqa: E402
-from corpus.engine import default_jobs  # noqa: E402
+from corpus.engines import default_jobs  # noqa: E402
 from corpus.synth import SpeakerBank, synthesize  # noqa: E402
 
 LANGUAGES = ("lg", "en", "sw", "es", "de")

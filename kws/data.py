@@ -30,7 +30,7 @@ import numpy as np
 
 from corpus.audio import AudioError, load_audio, to_int16
 from corpus.augment import pink_noise, time_stretch, white_noise
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.mswc import MswcClip, MswcFormatError, MswcRelease, read_release
 from corpus.fsutil import atomic_path
 from corpus.configs import read_json, stable_hash, write_json

@@ -25,7 +25,7 @@ import numpy as np
 
 from corpus.audio import load_audio, save_audio
 from corpus.augment import active_power
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.mswc import MswcRelease
 from corpus.manifest import read_jsonl
 from corpus.synth import SpeakerBank, SpeakerProfile, stable_seed

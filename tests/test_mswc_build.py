@@ -135,7 +135,7 @@ def test_rerun_skips_finished_work_and_from_stage_redoes_it(built, config, cv, t
 def test_resume_after_sigkill_mid_extraction_is_byte_identical(built, cv, config, tmp_path):
     out = tmp_path / "killed"
     command = [sys.executable, "-m", "corpus.mswc", "build", "--cv", str(cv), "--lang", "lg", "--out", str(out),
-               "--textgrids", config.textgrids, "--min-clips", "3", "--jobs", "1", "--no-progress"]
+               "--textgrids", config.textgrids, "--min-clips", "3", "--jobs", "1", "--quiet"]
     (tmp_path / "cfg.json").write_text(json.dumps({"alphabet_min_count": 2}))
     command += ["--config", str(tmp_path / "cfg.json")]
     log = out / "lg" / ".work" / "extract" / "extract.checkpoint.jsonl"

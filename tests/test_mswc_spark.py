@@ -8,7 +8,7 @@ import json
 import pytest
 
 from corpus.mswc import build_mswc, read_report
-from corpus.mswc.engines import java_version
+from corpus.engines import java_version
 from test_mswc_common import built_release, release_files, synthetic_cv, test_config
 
 pytestmark = pytest.mark.slow

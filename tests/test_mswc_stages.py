@@ -11,13 +11,13 @@ import pytest
 from corpus.audio import audio_info, load_audio, save_audio
 from corpus.formats.mswc import MswcClip, read_scores, read_splits, write_metadata, write_scores, write_splits
 from corpus.formats.textgrid import write_textgrid
-from corpus.manifest import Supervision
+from corpus.manifest import Alignment, Supervision
 from corpus.mswc import BuildConfig
-from corpus.mswc.align_stage import TextGridTask, confirm_mismatches, match_words, textgrid_align
+from corpus.mswc.align_stage import AlignOutcome, TextGridTask, confirm_mismatches, match_words, textgrid_align
 from corpus.mswc.config import STAGE_FIELDS, STAGES, config_from_json, config_to_json
 from corpus.mswc.embedding import EMBEDDING_SIZE, embedder, word_shape_embedding
-from corpus.mswc.engines import EngineError, LocalEngine, SparkEngine
-from corpus.mswc.extract import (Occurrence, _folders, encode_opus, extract_recording,
+from corpus.engines import EngineError, LocalEngine, SparkEngine
+from corpus.mswc.extract import (ClipRecord, Occurrence, _folders, encode_opus, extract_recording,
                                  plan_extraction)
 from corpus.mswc.ingest import ProbeTask, probe_clip
 from corpus.mswc.normalize import normalize_supervisions, text_rules
@@ -56,15 +56,15 @@ def test_probe_reports_unreadable_silent_and_short_clips(tmp_path):
         return probe_clip(ProbeTask(id=name, path=str(tmp_path / name), min_duration_s=0.3, silence_range_db=10.0))
 
     result = probe("good.mp3")
-    assert result["ok"] and result["sample_rate_hz"] == RATE and abs(result["num_samples"] - 3 * RATE) < RATE * 0.05
-    assert not result["silent"] and result["energy_range_db"] > 20
+    assert result.ok and result.sample_rate_hz == RATE and abs(result.num_samples - 3 * RATE) < RATE * 0.05
+    assert not result.silent and result.energy_range_db > 20
     silent = probe("silent.mp3")
-    assert silent["ok"] and silent["silent"] and silent["reason"] == "silent"  # usable, dropped by drop_silent
-    assert probe("short.mp3")["reason"] == "too_short" and not probe("short.mp3")["ok"]
+    assert silent.ok and silent.silent and silent.reason == "silent"  # usable, dropped by drop_silent
+    assert probe("short.mp3").reason == "too_short" and not probe("short.mp3").ok
     for name in ("empty.mp3", "garbage.mp3", "id3only.mp3", "missing.mp3"):
         result = probe(name)
-        assert not result["ok"] and result["reason"] in ("unreadable_audio", "too_short"), (name, result)
-    assert probe("empty.mp3")["detail"].startswith("EmptyAudioFile")
+        assert not result.ok and result.reason in ("unreadable_audio", "too_short"), (name, result)
+    assert probe("empty.mp3").detail.startswith("EmptyAudioFile")
     assert good.exists() and short.exists()
 
 
@@ -114,28 +114,28 @@ def test_textgrid_import_matches_transcript_words_in_order(tmp_path):
     grid = write_textgrid(tmp_path / "a.TextGrid", {"words": [(0.2, 0.6, "Omwana,"), (0.7, 1.0, "ALYA")],
                                                     "phones": [(0.2, 0.3, "o")]}, 2.0)
     result = textgrid_align(TextGridTask(id="a", textgrid=str(grid), words=("omwana", "alya"), rules=rules))
-    assert result["ok"] and [w["text"] for w in result["alignment"]["words"]] == ["omwana", "alya"]
-    assert result["alignment"]["words"][1]["start_s"] == 0.7
+    assert result.ok and [w.text for w in result.alignment.words] == ["omwana", "alya"]
+    assert result.alignment.words[1].start_s == 0.7
     other = textgrid_align(TextGridTask(id="a", textgrid=str(grid), words=("leero",), rules=rules))
-    assert other["reason"] == "transcript_mismatch"
-    assert textgrid_align(TextGridTask(id="b", textgrid=None, words=("x",), rules=rules))["reason"] == "no_alignment"
+    assert other.reason == "transcript_mismatch"
+    assert textgrid_align(TextGridTask(id="b", textgrid=None, words=("x",), rules=rules)).reason == "no_alignment"
     (tmp_path / "bad.TextGrid").write_text("not a textgrid")
     bad = textgrid_align(TextGridTask(id="c", textgrid=str(tmp_path / "bad.TextGrid"), words=("x",), rules=rules))
-    assert bad["reason"] == "bad_textgrid"
+    assert bad.reason == "bad_textgrid"
 
 
 def test_mismatch_flags_are_confirmed_against_their_models_other_sentences():
     rng = np.random.default_rng(0)
 
     def result(item_id, log_score, flag):
-        return {"id": item_id, "ok": True, "mismatch": flag,
-                "alignment": {"custom": {"mismatch": flag, "log_score": log_score}}}
+        return AlignOutcome(id=item_id, ok=True, mismatch=flag, alignment=Alignment(
+            id=item_id, recording_id=item_id, words=(), custom={"mismatch": flag, "log_score": log_score}))
 
     results = [result(f"a{i}", float(s), False) for i, s in enumerate(rng.normal(0.1, 0.1, 60))]
     results += [result("wrong", -3.0, True), result("harsh", -0.4, True), result("unflagged", -5.0, False)]
     results += [result(f"b{i}", float(s), False) for i, s in enumerate(rng.normal(0.1, 1.0, 30))]
-    results += [result("b-flag", -3.0, True), {"id": "failed", "ok": False, "mismatch": False, "alignment": None}]
-    groups = {r["id"]: 1 if r["id"].startswith("b") else 0 for r in results}
+    results += [result("b-flag", -3.0, True), AlignOutcome(id="failed", reason="align_error")]
+    groups = {r.id: 1 if r.id.startswith("b") else 0 for r in results}
     confirmed = confirm_mismatches(results, groups, 10.0)
     assert confirmed["wrong"] and "MADs" in confirmed["wrong"]
     assert confirmed["harsh"] is None and confirmed["unflagged"] is None  # the flag is needed, and confirmed
@@ -162,7 +162,7 @@ def test_extract_cuts_exact_one_second_clips_with_repeat_names(tmp_path):
         {"text": "con", "start_s": 0.7, "duration_s": 0.2, "score": 1.0}]}
     lang_dir = tmp_path / "out" / "lg"
     config = BuildConfig(min_clips=2, write_wav=True)
-    plan = plan_extraction([alignment, other], {"common_voice_lg_7": str(source), "o": str(source)}, str(lang_dir),
+    plan = plan_extraction([Alignment(**alignment), Alignment(**other)], {"common_voice_lg_7": str(source), "o": str(source)}, str(lang_dir),
                            config)
     assert plan.keywords == {"masiki": 3, "okwewalaaaaa": 2}  # 'ku' too short, 'con' too rare (its span is empty)
     assert plan.word_counts["not_keyword_short"]["ku"] == 1 and plan.word_counts["empty_span"]["con"] == 1
@@ -171,33 +171,38 @@ def test_extract_cuts_exact_one_second_clips_with_repeat_names(tmp_path):
         "masiki/common_voice_lg_7.opus", "masiki/common_voice_lg_7__2.opus", "okwewalaaaaa/common_voice_lg_7.opus",
         "masiki/common_voice_lg_7__3.opus"]
     result = extract_recording(task)
-    assert result["ok"] and not result["errors"] and len(result["clips"]) == 4
-    for clip in result["clips"]:
-        path = lang_dir / "clips" / clip["link"]
+    assert result.ok and not result.errors and len(result.clips) == 4
+    for clip in result.clips:
+        path = lang_dir / "clips" / clip.link
         assert audio_info(path).sample_rate_hz == 48000 and audio_info(path).num_samples == 48000
         assert len(load_audio(path, sample_rate_hz=16000)) == 16000
-        wav = lang_dir / "wav" / clip["link"].replace(".opus", ".wav")
+        wav = lang_dir / "wav" / clip.link.replace(".opus", ".wav")
         assert audio_info(wav).sample_rate_hz == 16000 and audio_info(wav).num_samples == 16000
-    spans = {c["link"]: c["span_s"] for c in result["clips"]}
-    assert spans["masiki/common_voice_lg_7.opus"] == [0.05, 0.35]  # a short word: exactly its span
+    spans = {c.link: c.span_s for c in result.clips}
+    assert spans["masiki/common_voice_lg_7.opus"] == (0.05, 0.35)  # a short word: exactly its span
     long_span = spans["okwewalaaaaa/common_voice_lg_7.opus"]
     assert abs(long_span[1] - long_span[0] - 1.0) < 1e-6 and long_span[1] <= 3.0 + 1e-6  # 1 s inside the file
     clip = load_audio(lang_dir / "clips" / "masiki/common_voice_lg_7.opus", sample_rate_hz=16000)
     energy = np.convolve(clip ** 2, np.ones(160) / 160, mode="same")
     assert energy[:3000].max() < 1e-4 and energy[-3000:].max() < 1e-4 and energy[8000] > 1e-3  # padded, centred
     bad = extract_recording(dataclasses.replace(task, audio_path=str(tmp_path / "missing.mp3")))
-    assert not bad["ok"] and bad["reason"] == "unreadable_audio"
+    assert not bad.ok and bad.reason == "unreadable_audio"
     outside = dataclasses.replace(task, occurrences=(Occurrence(word="masiki", folder="masiki", name="z", start_s=9.0,
                                                                 end_s=9.5),))
-    assert extract_recording(outside)["errors"][0]["reason"] == "bad_span"
+    assert extract_recording(outside).errors[0].reason == "bad_span"
 
 
 # ------------------------------------------------------------------------------------- split, score
 
+def _record(link: str, word: str, speaker: str, gender: str) -> ClipRecord:
+    return ClipRecord(link=link, word=word, recording_id=link, speaker=speaker, gender=gender, span_s=(0.0, 1.0),
+                      word_s=(0.0, 1.0))
+
+
 def test_splits_are_speaker_disjoint_and_stable_when_speakers_are_added():
     def clips(n_speakers):
-        return [{"link": f"w{w}/c_{s}_{w}.opus", "word": f"w{w}", "speaker": f"speaker-{s}",
-                 "gender": "female" if s % 2 else "male"} for s in range(n_speakers) for w in range(3)]
+        return [_record(f"w{w}/c_{s}_{w}.opus", f"w{w}", f"speaker-{s}", "female" if s % 2 else "male")
+                for s in range(n_speakers) for w in range(3)]
 
     small = assign_splits(clips(100), seed=3, shares=(0.8, 0.1, 0.1))
     large = assign_splits(clips(400), seed=3, shares=(0.8, 0.1, 0.1))
@@ -224,13 +229,13 @@ def test_outlier_scores_find_planted_outliers_and_drop_the_farthest():
     task = ScoreTask(word="w", links=links, vectors=tuple(encode_vector(v) for v in vectors), k=5, sample=50, seed=0)
     result = score_keyword(task)
     assert result == score_keyword(task)  # deterministic
-    scores = dict((link, s) for link, s in result["scores"])
+    scores = dict((link, s) for link, s in result.scores)
     ranked = sorted(scores, key=scores.get, reverse=True)
     assert set(ranked[:4]) == set(links[60:])
     dropped = outlier_links({link: ("w", s) for link, s in scores.items()}, 5.0)
     assert dropped == set(ranked[:4])  # ceil(5% of 64) = 4
     assert outlier_links({link: ("w", s) for link, s in scores.items()}, 0.0) == set()
-    rows = assign_splits([{"link": l, "word": "w", "speaker": l, "gender": ""} for l in links], seed=0,
+    rows = assign_splits([_record(l, "w", l, "") for l in links], seed=0,
                          shares=(0.8, 0.1, 0.1), dropped=dropped)
     assert sum(not r.valid for r in rows) == 4 and all(r.valid for r in rows if r.link not in dropped)
 

@@ -81,65 +81,25 @@ def _worker_init() -> None:
     _limit_threads()
 
 
-_POOLS: dict[int, object] = {}
-
-
-def _pool(jobs: int):
-    """A process pool kept for the life of this process: workers keep the model loaded and compiled,
-    so repeated calls (a builder aligning chunk after chunk) pay the start-up once."""
-    import atexit
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    pool = _POOLS.get(jobs)
-    if pool is None or getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False):
-        context = mp.get_context("forkserver") if os.name == "posix" else mp.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init)
-        if not _POOLS:
-            atexit.register(_shutdown_pools)
-        _POOLS[jobs] = pool
-    return pool
-
-
-def _shutdown_pools() -> None:
-    for pool in _POOLS.values():
-        pool.shutdown(wait=False, cancel_futures=True)  # type: ignore[attr-defined]
-    _POOLS.clear()
-
-
 def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,
                  progress: bool = True, desc: str = "align") -> Iterator[list[AlignResult]]:
-    """Results of `items` batch by batch, in input order (what `align_items` and the CLI consume)."""
-    from concurrent.futures.process import BrokenProcessPool
+    """Results of `items` batch by batch, in input order (what `align_items` and the CLI consume).
 
+    Batches run on this process's shared local engine (`corpus.engines`): its workers live as long as
+    this process, so repeated calls (a builder aligning chunk after chunk) load the model once."""
     from tqdm import tqdm
 
-    from corpus.engine import default_jobs
+    from corpus.engines import shared_local_engine
 
     items = list(items)
-    jobs = default_jobs() if jobs is None else max(1, jobs)
     chunks = [(str(model_dir), tuple(items[i:i + _BATCH])) for i in range(0, len(items), _BATCH)]
     bar = tqdm(total=len(items), desc=desc, unit="utt", disable=not progress or not items, leave=False,
                dynamic_ncols=True)
     try:
-        if jobs == 1 or len(chunks) <= 1:
-            for chunk in chunks:
-                results = _align_chunk(chunk)
-                bar.update(len(results))
-                yield results
-            return
-        done = 0
-        for attempt in range(2):
-            try:
-                for results in _pool(jobs).map(_align_chunk, chunks[done:]):
-                    done += 1
-                    bar.update(len(results))
-                    yield results
-                return
-            except BrokenProcessPool:  # a worker died (e.g. a decoder crash): new pool, go on once
-                _POOLS.pop(jobs, None)
-                if attempt:
-                    raise
+        engine = shared_local_engine(None if jobs is None else max(1, jobs), initializer=_worker_init)
+        for results in engine.map(_align_chunk, chunks, progress=False, chunksize=1):
+            bar.update(len(results))
+            yield results
     finally:
         bar.close()
 

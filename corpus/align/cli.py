@@ -133,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     from corpus.align import iter_aligned
     from corpus.align.model import load_model
     from corpus.align.types import AlignError
-    from corpus.engine import default_jobs
+    from corpus.engines import default_jobs
     from corpus.manifest import CheckpointLog, to_dict
 
     out = Path(args.out)

@@ -36,7 +36,7 @@ from corpus.align.lexicon import Lexicon, LexiconError, read_mfa_dictionary
 from corpus.align.mlp import MLP
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignError, AlignerConfig, AlignItem
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 
 __all__ = ["train_aligner"]
 

@@ -28,7 +28,7 @@ from corpus.audio import save_audio
 from corpus.cli import UserError, positive_int, share
 from corpus.demo.noise import NoisePlan, degrade, draw_augmentation
 from corpus.demo.text import DemoText
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.common_voice import (CVRow, client_id_for, sentence_id_for, write_clip_durations,
                                          write_cv_tsv)
 from corpus.fsutil import atomic_write_bytes, atomic_write_text

@@ -33,7 +33,7 @@ from corpus.audio import read_blocks
 from corpus.augment import pink_noise
 from corpus.cli import UserError, positive_int, share
 from corpus.demo.text import DemoText, demo_languages
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.manifest import write_jsonl
 from corpus.formats.internet_archive import file_entry, license_family, write_metadata
 from corpus.formats.srt import format_timestamp

@@ -27,7 +27,7 @@ from corpus.audio import save_audio
 from corpus.augment import add_noise, apply_reverb, pink_noise, synthetic_rir
 from corpus.cli import UserError, positive_int
 from corpus.demo.text import DemoText
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.librispeech import (ChapterRow, SpeakerRow, chapter_dir, utterance_id, write_chapters,
                                         write_speakers, write_transcript)
 from corpus.manifest import write_jsonl

@@ -23,7 +23,7 @@ from corpus.cli import UserError, positive_int
 from corpus.clips import clip_span_s, cut_keyword_clip
 from corpus.demo.noise import NoisePlan, degrade, draw_augmentation
 from corpus.demo.text import DemoText
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.common_voice import client_id_for
 from corpus.formats.mswc import MswcClip, mswc_gender, write_metadata, write_splits
 from corpus.fsutil import safe_name

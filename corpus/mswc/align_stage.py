@@ -18,13 +18,11 @@ Two sources:
   stay untimed (they cannot become clips). A TextGrid sharing no word with its transcript, or missing,
   is reported and the sentence skipped.
 
-Per-item functions return plain dicts: {"id", "ok", "reason", "detail", "alignment" (Alignment as a
-dict) or None, "mismatch"}.
+Per-item functions return `AlignOutcome` (the `Alignment`, or why there is none, and the mismatch flag).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 import os
@@ -39,10 +37,27 @@ from corpus.fsutil import atomic_write_text
 from corpus.manifest import AlignedWord, Alignment, Supervision
 from corpus.configs import content_hash
 from corpus.mswc.config import BuildConfig
+from corpus.mswc.errors import BuildError
+from corpus.stages import Context, Outcome, StageOutput
 from corpus.text import TextRules, normalize_words
 
 __all__ = ["TextGridTask", "textgrid_align", "AlignerTask", "aligner_align", "match_words", "confirm_mismatches",
-           "train_fold_aligners", "align_fold", "AlignerUnavailable"]
+           "train_fold_aligners", "align_fold", "AlignerUnavailable", "AlignOutcome", "align_sentence", "plan_align",
+           "collect_align"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlignOutcome(Outcome):
+    """One sentence's alignment, or why there is none (ok=False: reason, detail)."""
+
+    alignment: Alignment | None = None
+    mismatch: bool = False
+
+    @property
+    def log_score(self) -> float | None:
+        """The aligner's mismatch score (forced path vs free unit loop, per frame), when it gave one."""
+        value = dict(self.alignment.custom or {}).get("log_score") if self.alignment is not None else None
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,30 +81,26 @@ def match_words(words: tuple[str, ...], timed: list[tuple[float, float, str]]) -
     return out
 
 
-def textgrid_align(task: TextGridTask) -> dict:
+def textgrid_align(task: TextGridTask) -> AlignOutcome:
     from corpus.formats.textgrid import TextGridError, read_textgrid, word_intervals
 
-    result: dict = {"id": task.id, "ok": False, "reason": "", "detail": "", "alignment": None, "mismatch": False}
     if task.textgrid is None:
-        result.update(reason="no_alignment", detail="no TextGrid for this clip")
-        return result
+        return AlignOutcome(id=task.id, reason="no_alignment", detail="no TextGrid for this clip")
     try:
         intervals = word_intervals(read_textgrid(task.textgrid))
     except (TextGridError, ValueError, OSError) as error:
-        result.update(reason="bad_textgrid", detail=str(getattr(error, "reason", error)))
-        return result
+        return AlignOutcome(id=task.id, reason="bad_textgrid", detail=str(getattr(error, "reason", error)))
     timed: list[tuple[float, float, str]] = []
     for start, end, label in intervals:
         for word in normalize_words(label, task.rules).words:  # a label may normalize to several words
             timed.append((start, end, word))
     words = match_words(task.words, timed)
     if not words:
-        result.update(reason="transcript_mismatch", detail="the TextGrid shares no word with the transcript")
-        return result
+        return AlignOutcome(id=task.id, reason="transcript_mismatch",
+                            detail="the TextGrid shares no word with the transcript")
     alignment = Alignment(id=task.id, recording_id=task.id, words=tuple(words), score=1.0,
                           custom={"matched_words": len(words), "transcript_words": len(task.words)})
-    result.update(ok=True, alignment=dataclasses.asdict(alignment), mismatch=False)
-    return result
+    return AlignOutcome(id=task.id, ok=True, alignment=alignment)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,25 +111,21 @@ class AlignerTask:
     model_dir: str
 
 
-def aligner_align(task: AlignerTask) -> dict:
+def aligner_align(task: AlignerTask) -> AlignOutcome:
     from corpus.align import AlignItem, align_item
 
-    result: dict = {"id": task.id, "ok": False, "reason": "", "detail": "", "alignment": None, "mismatch": False}
     try:
         aligned = align_item(AlignItem(id=task.id, audio_path=task.audio_path, words=task.words), task.model_dir)
     except Exception as error:  # noqa: BLE001 - one sentence's failure is reported, not fatal
-        result.update(reason="align_error", detail=f"{type(error).__name__}: {error}")
-        return result
+        return AlignOutcome(id=task.id, reason="align_error", detail=f"{type(error).__name__}: {error}")
     if aligned.alignment is None or aligned.error:
-        result.update(reason="align_error", detail=str(aligned.error or "no alignment"))
-        return result
+        return AlignOutcome(id=task.id, reason="align_error", detail=str(aligned.error or "no alignment"))
     alignment = aligned.alignment
-    result.update(ok=True, alignment=dataclasses.asdict(alignment),
-                  mismatch=bool(dict(alignment.custom or {}).get("mismatch", False)))
-    return result
+    return AlignOutcome(id=task.id, ok=True, alignment=alignment,
+                        mismatch=bool(dict(alignment.custom or {}).get("mismatch", False)))
 
 
-def confirm_mismatches(results: list[dict], groups: dict[str, int], z: float) -> dict[str, str | None]:
+def confirm_mismatches(results: list[AlignOutcome], groups: dict[str, int], z: float) -> dict[str, str | None]:
     """{id: why it is a mismatch, or None} for aligned results, confirming the aligner's own flags.
 
     The aligner flags a sentence when its mismatch score (`custom["log_score"]`: forced alignment vs a
@@ -133,9 +140,8 @@ def confirm_mismatches(results: list[dict], groups: dict[str, int], z: float) ->
     """
     scores: dict[int, list[float]] = {}
     for result in results:
-        custom = (result.get("alignment") or {}).get("custom") or {}
-        if result["ok"] and isinstance(custom.get("log_score"), (int, float)):
-            scores.setdefault(groups.get(result["id"], 0), []).append(float(custom["log_score"]))
+        if result.ok and result.log_score is not None:
+            scores.setdefault(groups.get(result.id, 0), []).append(result.log_score)
     limits = {}
     for group, values in scores.items():
         values_array = sorted(values)
@@ -144,20 +150,19 @@ def confirm_mismatches(results: list[dict], groups: dict[str, int], z: float) ->
         limits[group] = (median, mad)
     out: dict[str, str | None] = {}
     for result in results:
-        if not result["ok"]:
+        if not result.ok:
             continue
-        if not result["mismatch"]:
-            out[result["id"]] = None
+        if not result.mismatch:
+            out[result.id] = None
             continue
-        custom = result["alignment"].get("custom") or {}
-        score = custom.get("log_score")
-        group = groups.get(result["id"], 0)
-        if z <= 0 or not isinstance(score, (int, float)) or group not in limits or limits[group][1] <= 0:
-            out[result["id"]] = "the aligner says the audio does not match the transcript"
+        score = result.log_score
+        group = groups.get(result.id, 0)
+        if z <= 0 or score is None or group not in limits or limits[group][1] <= 0:
+            out[result.id] = "the aligner says the audio does not match the transcript"
             continue
         median, mad = limits[group]
         deviation = (float(score) - median) / mad
-        out[result["id"]] = (f"the aligner says the audio does not match the transcript (mismatch score "
+        out[result.id] = (f"the aligner says the audio does not match the transcript (mismatch score "
                              f"{float(score):.3f}, {deviation:.1f} MADs from the median)") if deviation < -z else None
     return out
 
@@ -236,3 +241,69 @@ def train_fold_aligners(supervisions: list[Supervision], audio_paths: dict[str, 
         atomic_write_text(done, Path(os.path.relpath(trained.resolve(), cache.resolve())).as_posix() + "\n")
         models.append(trained)
     return models, seconds
+
+
+# ---------------------------------------------------------------- the stage
+
+def align_sentence(task: TextGridTask | AlignerTask) -> AlignOutcome:
+    """The stage's per-item function (on the engine): import a TextGrid or run the trained aligner."""
+    return textgrid_align(task) if isinstance(task, TextGridTask) else aligner_align(task)
+
+
+def plan_align(ctx: Context) -> list[TextGridTask | AlignerTask]:
+    """One task per normalized sentence; with aligner=train the fold models are trained first (driver)."""
+    from corpus.mswc.normalize import text_rules
+
+    config, source = ctx.config, ctx.source
+    supervisions = ctx.read("normalize", "supervisions")
+    if config.aligner == "textgrid":
+        folder = Path(config.textgrids)
+        if not folder.is_dir():
+            raise BuildError(f"--textgrids {folder}: no such folder")
+        index: dict[str, str] = {}
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() == ".textgrid" and path.is_file():
+                index.setdefault(path.stem, str(path.resolve()))
+        rules = text_rules(source.language, config)
+        return [TextGridTask(id=s.id, textgrid=index.get(s.id), words=tuple(s.text.split()), rules=rules)
+                for s in supervisions]
+    recordings = {r.id: r for r in ctx.read("ingest", "recordings")}
+    paths = {rid: str(source.cv_dir / r.path) for rid, r in recordings.items()}
+    try:
+        models, seconds = train_fold_aligners(supervisions, paths, language=source.language,
+                                              cache=ctx.work_dir / "aligner-models", config=config, jobs=ctx.jobs,
+                                              progress=ctx.progress)
+    except AlignerUnavailable as error:
+        raise BuildError(str(error)) from None
+    if seconds:
+        ctx.add_timing("align_training", seconds, len(supervisions))
+    ctx.notes["aligner_models"] = len(models)
+    return [AlignerTask(id=s.id, audio_path=paths[s.recording_id], words=tuple(s.text.split()),
+                        model_dir=str(models[align_fold(s.id, len(models))])) for s in supervisions]
+
+
+def collect_align(ctx: Context, tasks: list, outcomes: list[AlignOutcome]) -> StageOutput:
+    """Keep aligned sentences unless a confirmed mismatch or a low score drops them."""
+    config = ctx.config
+    folds = ctx.notes.get("aligner_models", 1)
+    mismatches = confirm_mismatches(outcomes, {t.id: align_fold(t.id, folds) for t in tasks}, config.mismatch_outlier_z)
+    report: dict = {"aligner": config.aligner, "mismatched_kept": 0,
+                    "flags_not_confirmed": sum(r.ok and r.mismatch and mismatches[r.id] is None for r in outcomes)}
+    if "aligner_models" in ctx.notes:
+        report["aligner_models"] = folds
+    alignments = []
+    for outcome in outcomes:
+        if not outcome.ok:
+            continue  # reported by the runner
+        if mismatches[outcome.id] is not None:
+            if not config.keep_mismatched:
+                ctx.problem(outcome.id, "transcript_mismatch", mismatches[outcome.id])
+                continue
+            report["mismatched_kept"] += 1
+        if outcome.alignment.score < config.min_alignment_score:
+            ctx.problem(outcome.id, "low_alignment_score",
+                        f"{outcome.alignment.score:.3f} < {config.min_alignment_score}")
+            continue
+        alignments.append(outcome.alignment)
+    alignments.sort(key=lambda a: a.id)
+    return StageOutput(count_in=len(tasks), kept=len(alignments), manifests={"alignments": alignments}, report=report)

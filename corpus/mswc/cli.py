@@ -79,13 +79,18 @@ def _config(args: argparse.Namespace):
 
 
 def _build(args: argparse.Namespace) -> int:
+    from corpus.engines import EngineError, parse_spark_conf
     from corpus.mswc.pipeline import BuildError, ValidationFailed, build_mswc
 
     config = _config(args)
     try:
+        spark_conf = parse_spark_conf(args.spark_conf)
+    except EngineError as error:
+        raise UserError(str(error)) from None
+    try:
         lang_dir = build_mswc(args.cv, args.lang, args.out, config, engine=args.engine, spark_master=args.spark_master,
-                              jobs=args.jobs, from_stage=args.from_stage, to_stage=args.to_stage,
-                              progress=not args.no_progress)
+                              spark_conf=spark_conf, jobs=args.jobs, from_stage=args.from_stage,
+                              to_stage=args.to_stage, progress=not args.quiet)
     except ValidationFailed as error:
         print(f"error: {error}")
         for problem in error.problems[:20]:
@@ -109,7 +114,11 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output root; the release goes to OUT/<lang>/")
     parser.add_argument("--engine", choices=("local", "spark"), default="local",
                         help="local process pool (default) or Apache Spark")
-    parser.add_argument("--spark-master", default="local[2]", help="Spark master URL (default local[2])")
+    parser.add_argument("--spark-master", default="local[2]",
+                        help="Spark master URL: local[N], spark://host:7077, yarn, k8s://... (default local[2])")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a Spark setting, repeatable (e.g. spark.executor.memory=4g, "
+                             "spark.pyspark.python=/opt/venv/bin/python)")
     parser.add_argument("--jobs", type=positive_int, default=None, help="local worker processes (default: all cores)")
     parser.add_argument("--from-stage", choices=STAGES, default=None, help="redo this stage and all after it")
     parser.add_argument("--to-stage", choices=STAGES, default=None, help="stop after this stage")
@@ -128,7 +137,9 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--drop-outliers", type=_percent, default=None, metavar="P",
                         help="mark the P%% of each keyword's clips farthest from its centroids VALID=False")
     parser.add_argument("--no-score", action="store_true", help="skip outlier scoring")
-    parser.add_argument("--embedding", default=None, help="builtin (default), module:function, or a Keras model path")
+    parser.add_argument("--embedding", default=None,
+                        help="outlier-score embedding: builtin (default), module:function, module:factory=ARG "
+                             "(e.g. kws.outlier_embedding:embedder=models/embeddings/NAME), or a Keras model path")
     parser.add_argument("--min-clips", type=positive_int, default=None, help="clips a keyword needs (default 5)")
     parser.add_argument("--min-chars", type=positive_int, default=None, help="characters a keyword needs (default 3)")
     parser.add_argument("--min-chars-logographic", type=positive_int, default=None,
@@ -147,7 +158,7 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--language-name", default=None, help="language name for metadata.json")
     parser.add_argument("--on-error", choices=("skip", "stop"), default=None,
                         help="skip bad items and report them (default) or stop at the first")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars or summary table")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summary table")
     parser.set_defaults(func=_build)
 
 

@@ -8,11 +8,12 @@
   the speaker), the energy and the voicing; then the word's mean cepstrum, energy spread and
   duration. Clips of one word share this time-normalized shape across speaking rates and voices; a
   clip holding another word, a fragment of one, or noise does not.
-- `"module:function"`: any importable function with that signature (e.g. a KWS model's embedding).
-- a path to a saved model, loaded once per worker process: a `kws/` embedding folder (holding
-  `embedding.keras`; its encoder, the penultimate layer, on the KWS front end's features of the clip),
-  or any Keras model (`.keras` file or SavedModel folder) taking a batch of 16,000-sample waveforms at
-  16 kHz and giving one vector per clip.
+- `"module:function"`: any importable function with that signature.
+- `"module:factory=ARG"`: `factory(ARG)` returns such a function (called once per worker process).
+  This is how a higher layer plugs in without `corpus` importing it: a `kws/` embedding folder is
+  `kws.outlier_embedding:embedder=models/embeddings/<name>` (its encoder on the KWS front end).
+- a path to a saved Keras model, loaded once per worker process (`.keras` file or SavedModel folder)
+  taking a batch of 16,000-sample waveforms at 16 kHz and giving one vector per clip.
 """
 
 from __future__ import annotations
@@ -125,22 +126,11 @@ def _dct_matrix() -> np.ndarray:
 
 @functools.lru_cache(maxsize=4)
 def _keras_embedder(path: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A saved model: a kws/ embedding folder (its encoder on the KWS front end's features), or any
-    Keras model (`.keras` file or SavedModel folder) taking a batch of 16,000-sample waveforms."""
+    """A saved Keras model (`.keras` file or SavedModel folder) taking a batch of 16,000-sample waveforms."""
     folder = Path(path)
     if folder.is_dir() and (folder / "embedding.keras").exists():
-        try:
-            from kws.embedding import Embedding
-            from kws.features import clip_features_int8, int8_to_float
-        except ImportError as error:
-            raise ValueError(f"{path} is a kws/ embedding folder but kws cannot be imported: {error}") from None
-        encoder = Embedding.load(folder).encoder
-
-        def embed_kws(audio: np.ndarray) -> np.ndarray:
-            features = int8_to_float(clip_features_int8(np.asarray(audio, dtype=np.float32)))
-            return np.asarray(encoder(features[None], training=False), dtype=np.float32).reshape(-1)
-
-        return embed_kws
+        raise ValueError(f"{path} is a kws embedding folder: use --embedding "
+                         f"kws.outlier_embedding:embedder={path}")
     import keras  # only when a model is asked for: TensorFlow is slow to import
 
     model = keras.saving.load_model(path, compile=False) if folder.is_file() else keras.layers.TFSMLayer(
@@ -162,10 +152,15 @@ def embedder(spec: str = "builtin") -> Callable[[np.ndarray], np.ndarray]:
         return word_shape_embedding
     if Path(spec).exists():
         return _keras_embedder(str(Path(spec).resolve()))
-    module, sep, name = spec.partition(":")
+    target, equals, argument = spec.partition("=")
+    module, sep, name = target.partition(":")
     if not sep or not module or not name:
-        raise ValueError(f"embedding {spec!r} is not 'builtin', an existing Keras model path, or module:function")
-    function = getattr(importlib.import_module(module), name, None)
+        raise ValueError(f"embedding {spec!r} is not 'builtin', an existing Keras model path, module:function or "
+                         "module:factory=ARG")
+    try:
+        function = getattr(importlib.import_module(module), name, None)
+    except ImportError as error:
+        raise ValueError(f"embedding {spec!r}: cannot import {module} ({error})") from None
     if not callable(function):
         raise ValueError(f"embedding {spec!r}: {module} has no function {name!r}")
-    return function
+    return function(argument) if equals else function

@@ -14,14 +14,19 @@ length) and `Supervision` (the raw sentence, speaker = client_id, gender 'male'/
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from corpus.audio import AudioError, audio_info, load_audio
+from corpus.manifest import Recording, Supervision, validate_supervisions
+from corpus.mswc.errors import BuildError
+from corpus.stages import Context, Outcome, Problem, StageOutput
 
-__all__ = ["ProbeTask", "probe_clip", "frame_energy_range_db", "recording_id_for"]
+__all__ = ["ProbeTask", "Probe", "probe_clip", "frame_energy_range_db", "recording_id_for", "plan_ingest",
+           "ingest_problems", "collect_ingest"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +35,23 @@ class ProbeTask:
     path: str  # absolute path of the clip
     min_duration_s: float
     silence_range_db: float
+    # the TSV row, for the supervision made on the driver
+    sentence: str = ""
+    speaker: str = ""
+    gender: str = ""
+    sentence_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probe(Outcome):
+    """What decoding one clip showed. ok=False: unusable (reason, detail); silent: decodable, no speech
+    (reason "silent": a problem only with drop_silent, see `ingest_problems`)."""
+
+    silent: bool = False
+    sample_rate_hz: int = 0
+    num_samples: int = 0
+    energy_range_db: float = 0.0
+    peak_db: float = 0.0
 
 
 def recording_id_for(clip_path: str) -> str:
@@ -50,33 +72,88 @@ def frame_energy_range_db(samples: np.ndarray, sample_rate_hz: int, *, frame_s: 
     return spread, float(20 * np.log10(np.max(np.abs(samples)) + 1e-10))
 
 
-def probe_clip(task: ProbeTask) -> dict:
-    """Decode one clip; {"id", "ok", "silent", "reason", "detail", "sample_rate_hz", "num_samples", ...}.
-
-    ok=False: unusable (unreadable, too short). ok=True with silent=True: decodable but no speech.
-    """
-    result: dict = {"id": task.id, "ok": False, "reason": "", "detail": ""}
+def probe_clip(task: ProbeTask) -> Probe:
+    """Decode one clip (per item, on the engine)."""
     try:
         samples = load_audio(task.path, sample_rate_hz=None)
         rate = audio_info(task.path).sample_rate_hz
     except AudioError as error:
-        result.update(reason="unreadable_audio", detail=f"{type(error).__name__}: {error.reason}")
-        return result
+        return Probe(id=task.id, reason="unreadable_audio", detail=f"{type(error).__name__}: {error.reason}")
     except Exception as error:  # noqa: BLE001 - a decoder failure of any kind is this clip's problem
-        result.update(reason="unreadable_audio", detail=f"{type(error).__name__}: {error}")
-        return result
+        return Probe(id=task.id, reason="unreadable_audio", detail=f"{type(error).__name__}: {error}")
     duration = len(samples) / rate
     spread, peak = frame_energy_range_db(samples, rate)
-    result.update(sample_rate_hz=int(rate), num_samples=int(len(samples)), energy_range_db=round(spread, 2),
-                  peak_db=round(peak, 2))
+    measured = {"sample_rate_hz": int(rate), "num_samples": int(len(samples)),
+                "energy_range_db": round(spread, 2), "peak_db": round(peak, 2)}
     if duration < task.min_duration_s:
-        result.update(reason="too_short", detail=f"{duration:.3f} s < {task.min_duration_s} s")
-        return result
-    result["ok"] = True
-    result["silent"] = peak < -80.0 or spread < task.silence_range_db
+        return Probe(id=task.id, reason="too_short", detail=f"{duration:.3f} s < {task.min_duration_s} s", **measured)
     if peak < -80.0:
-        result.update(reason="silent", detail=f"digital silence (peak {peak:.1f} dBFS)")
-    elif spread < task.silence_range_db:
-        result.update(reason="silent", detail=f"no speech: frame energies vary by {spread:.1f} dB "
-                                              f"(< {task.silence_range_db} dB)")
-    return result
+        return Probe(id=task.id, ok=True, silent=True, reason="silent",
+                     detail=f"digital silence (peak {peak:.1f} dBFS)", **measured)
+    if spread < task.silence_range_db:
+        return Probe(id=task.id, ok=True, silent=True, reason="silent",
+                     detail=f"no speech: frame energies vary by {spread:.1f} dB (< {task.silence_range_db} dB)",
+                     **measured)
+    return Probe(id=task.id, ok=True, **measured)
+
+
+# ---------------------------------------------------------------- the stage, on the driver
+
+def plan_ingest(ctx: Context) -> list[ProbeTask]:
+    """One probe per clip of the TSV; bad rows and repeated clips are reported here."""
+    from corpus.formats.common_voice import normalize_gender, read_cv_tsv
+
+    source, config = ctx.source, ctx.config
+    tsv = source.cv_dir / f"{config.tsv}.tsv"
+    try:
+        rows, row_problems = read_cv_tsv(tsv)
+    except (FileNotFoundError, ValueError) as error:
+        raise BuildError(str(error)) from None
+    for p in row_problems:
+        ctx.problem(f"{tsv.name}:{p.line}", "bad_tsv_row", p.reason)
+    by_id: dict = {}
+    for row in rows:
+        clip_id = recording_id_for(row.path)
+        if clip_id in by_id:
+            ctx.problem(clip_id, "duplicate_clip", f"{row.path} listed again; its first row is kept")
+            continue
+        by_id[clip_id] = row
+    tasks = []
+    for clip_id, row in by_id.items():
+        path = source.cv_dir / "clips" / row.path
+        if not path.exists() and not Path(row.path).suffix and path.with_name(row.path + ".mp3").exists():
+            path = path.with_name(row.path + ".mp3")  # the oldest releases list paths without .mp3
+        tasks.append(ProbeTask(id=clip_id, path=str(path), min_duration_s=config.min_duration_s,
+                               silence_range_db=config.silence_range_db, sentence=row.sentence,
+                               speaker=row.client_id, gender=normalize_gender(row.gender),
+                               sentence_id=row.sentence_id))
+    return tasks
+
+
+def ingest_problems(ctx: Context, probe: Probe) -> list[Problem]:
+    usable = probe.ok and not (probe.silent and ctx.config.drop_silent)
+    return [] if usable else [Problem(item=probe.id, reason=probe.reason, detail=probe.detail)]
+
+
+def collect_ingest(ctx: Context, tasks: list[ProbeTask], probes: list[Probe]) -> StageOutput:
+    source = ctx.source
+    kept = [(task, probe) for task, probe in zip(tasks, probes) if not ingest_problems(ctx, probe)]
+    kept.sort(key=lambda pair: pair[0].id)
+    recordings, supervisions = [], []
+    for task, probe in kept:
+        rel = os.path.relpath(task.path, source.cv_dir)
+        recording = Recording(id=task.id, path=Path(rel).as_posix(), sample_rate_hz=probe.sample_rate_hz,
+                              num_samples=probe.num_samples)
+        recordings.append(recording)
+        supervisions.append(Supervision(
+            id=task.id, recording_id=task.id, start_s=0.0, duration_s=recording.duration_s, text=task.sentence,
+            language=source.language, speaker=task.speaker, gender=task.gender,
+            custom={"sentence_id": task.sentence_id, **({"silent": True} if probe.silent else {})}))
+    validate_supervisions(supervisions, recordings)
+    rows_not_probed = sum(p.reason in ("bad_tsv_row", "duplicate_clip") for p in ctx.problems)
+    return StageOutput(count_in=len(tasks) + rows_not_probed, kept=len(supervisions),
+                       manifests={"recordings": recordings, "supervisions": supervisions},
+                       report={"speakers": len({s.speaker for s in supervisions}),
+                               "silent_kept": sum(probe.silent for _, probe in kept),
+                               "hours": round(sum(r.duration_s for r in recordings) / 3600, 4),
+                               "source": f"{ctx.config.tsv}.tsv"})

@@ -18,11 +18,13 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from corpus.manifest import Supervision
+from corpus.stages import Context, StageOutput
 from corpus.text import TextRules, derive_alphabet, normalize_words, rules_for
 
-__all__ = ["text_rules", "NormalizeResult", "normalize_supervisions"]
+__all__ = ["text_rules", "NormalizeResult", "normalize_supervisions", "Alphabet", "run_normalize"]
 
 
 def text_rules(language: str, config) -> TextRules:
@@ -30,6 +32,20 @@ def text_rules(language: str, config) -> TextRules:
     overrides = {name: getattr(config, name) for name in ("apostrophe", "hyphen", "digits")
                  if getattr(config, name) is not None}
     return dataclasses.replace(rules_for(language), **overrides)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alphabet:
+    """The derived alphabet and what it left out (what `<lang>/alphabet.json` holds)."""
+
+    language: str
+    characters: tuple[str, ...]
+    counts: Mapping[str, int]
+    excluded_characters: tuple[str, ...]
+    min_count: int
+    min_share: float
+    rules: Mapping[str, Any]
+    excluded_words: Mapping[str, int]
 
 
 @dataclass
@@ -79,3 +95,18 @@ def normalize_supervisions(supervisions: list[Supervision], language: str, confi
         "excluded_words": {w: excluded_words[w] for w in sorted(excluded_words)},
     }
     return NormalizeResult(supervisions=kept, problems=problems, alphabet=info, excluded_words=excluded_words)
+
+
+def run_normalize(ctx: Context) -> StageOutput:
+    """The stage: cheap string work on the driver; the alphabet goes to the release with the split."""
+    supervisions = ctx.read("ingest", "supervisions")
+    result = normalize_supervisions(supervisions, ctx.source.language, ctx.config)
+    for item, reason, detail in result.problems:
+        ctx.problem(item, reason, detail)
+    words = Counter(w for s in result.supervisions for w in s.text.split())
+    return StageOutput(count_in=len(supervisions), kept=len(result.supervisions),
+                       manifests={"supervisions": result.supervisions, "alphabet": [Alphabet(**result.alphabet)]},
+                       report={"alphabet": result.alphabet["characters"], "words": sum(words.values()),
+                               "distinct_words": len(words),
+                               "words_outside_alphabet": {"occurrences": sum(result.excluded_words.values()),
+                                                          "distinct": len(result.excluded_words)}})

@@ -18,7 +18,8 @@ planted wrong-transcript and silent clips, see bench/mswc.py):
   points, so they would otherwise form their own small cluster and score as typical. Outlier AUC on
   the synthetic corpora: ~0.89 without these two rules' help, ~0.92 with.
 
-Written as `<lang>_scores.csv` (LINK,WORD,SCORE; `corpus.formats.mswc.write_scores`).
+The stage's manifest is `ClipScore` per clip; the split stage publishes it as `<lang>_scores.csv`
+(LINK,WORD,SCORE; `corpus.formats.mswc.write_scores`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from corpus.audio import AudioError, load_audio
+from corpus.stages import Context, Outcome, StageOutput
 
-__all__ = ["EmbedTask", "embed_clip", "ScoreTask", "score_keyword", "kmeans", "encode_vector", "decode_vector",
-           "CLIPS_PER_CENTROID"]
+__all__ = ["EmbedTask", "Embedded", "embed_clip", "ScoreTask", "KeywordScores", "ClipScore", "score_keyword", "kmeans",
+           "encode_vector", "decode_vector", "CLIPS_PER_CENTROID", "plan_score", "collect_score"]
 
 CLIPS_PER_CENTROID = 10
 
@@ -52,17 +54,24 @@ class EmbedTask:
     embedding: str = "builtin"
 
 
-def embed_clip(task: EmbedTask) -> dict:
+@dataclass(frozen=True, kw_only=True)
+class Embedded(Outcome):
+    """A clip's embedding (`encode_vector`), or why there is none (ok=False); `id` is the clip's link."""
+
+    vector: str = ""
+
+
+def embed_clip(task: EmbedTask) -> Embedded:
     from corpus.mswc.embedding import embedder
 
     try:
         audio = load_audio(task.path, sample_rate_hz=16000)
         vector = np.asarray(embedder(task.embedding)(audio), dtype=np.float32).reshape(-1)
     except AudioError as error:
-        return {"link": task.link, "ok": False, "reason": "unreadable_clip", "detail": error.reason}
+        return Embedded(id=task.link, reason="unreadable_clip", detail=error.reason)
     if not np.all(np.isfinite(vector)):
-        return {"link": task.link, "ok": False, "reason": "bad_embedding", "detail": "NaN or infinite values"}
-    return {"link": task.link, "ok": True, "vector": encode_vector(vector)}
+        return Embedded(id=task.link, reason="bad_embedding", detail="NaN or infinite values")
+    return Embedded(id=task.link, ok=True, vector=encode_vector(vector))
 
 
 def _rng(seed: int, word: str) -> np.random.Generator:
@@ -107,8 +116,25 @@ class ScoreTask:
     seed: int = 0
 
 
-def score_keyword(task: ScoreTask) -> dict:
-    """{"word", "scores": [[link, distance to the nearest centroid], ...]} in the task's link order."""
+@dataclass(frozen=True, kw_only=True)
+class KeywordScores:
+    """Per clip of a keyword (in its task's link order): (link, distance to the nearest kept centroid)."""
+
+    word: str
+    scores: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipScore:
+    """The score stage's manifest (key: link)."""
+
+    link: str
+    word: str
+    score: float
+
+
+def score_keyword(task: ScoreTask) -> KeywordScores:
+    """k-means on a sample of the keyword's clips, then every clip's distance to the nearest centroid."""
     points = np.stack([decode_vector(v) for v in task.vectors]).astype(np.float64)
     rng = _rng(task.seed, task.word)
     size = min(task.sample, len(points))
@@ -120,4 +146,34 @@ def score_keyword(task: ScoreTask) -> dict:
     members = np.bincount(labels, minlength=len(centroids))
     kept = centroids[members * 2 * k >= size]  # clusters of at least half the average size
     _, distance = _nearest(points, kept if len(kept) else centroids)
-    return {"word": task.word, "scores": [[link, round(float(d), 6)] for link, d in zip(task.links, distance)]}
+    return KeywordScores(word=task.word, scores=tuple((link, round(float(d), 6)) for link, d in zip(task.links, distance)))
+
+
+# ---------------------------------------------------------------- the stage
+
+def plan_score(ctx: Context) -> list[EmbedTask]:
+    if not ctx.config.score:
+        return []
+    clips_dir = ctx.out_dir / "clips"
+    return [EmbedTask(link=c.link, path=str(clips_dir / c.link), embedding=ctx.config.embedding)
+            for c in ctx.read("extract", "clips")]
+
+
+def collect_score(ctx: Context, tasks: list[EmbedTask], results: list[Embedded]) -> StageOutput:
+    """Per keyword, k-means over its embedded clips (on the engine, not checkpointed: it is quick)."""
+    config = ctx.config
+    clips = ctx.read("extract", "clips")
+    if not config.score:
+        return StageOutput(count_in=len(clips), kept=0, manifests={"scores": []}, report={"skipped": True})
+    by_word: dict[str, list[tuple[str, str]]] = {}
+    for clip, result in zip(clips, results):
+        if result.ok:
+            by_word.setdefault(clip.word, []).append((clip.link, result.vector))
+    score_tasks = [ScoreTask(word=word, links=tuple(l for l, _ in items), vectors=tuple(v for _, v in items),
+                             k=config.kmeans_k, sample=config.kmeans_sample, seed=config.seed)
+                   for word, items in sorted(by_word.items())]
+    scored = [ClipScore(link=link, word=result.word, score=score)
+              for result in ctx.map(score_keyword, score_tasks, desc="k-means", unit="word")
+              for link, score in result.scores]
+    return StageOutput(count_in=len(clips), kept=len(scored), manifests={"scores": scored},
+                       report={"keywords": len(score_tasks), "embedding": config.embedding})

@@ -24,13 +24,19 @@ rows stay in the CSVs (VALID is MSWC's column for exactly this); every other row
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
+from typing import Iterable
 
-from corpus.formats.mswc import SETS, MswcClip, mswc_gender
+from corpus.configs import to_jsonable
+from corpus.formats.mswc import SETS, MswcClip, mswc_gender, write_metadata, write_scores, write_splits
+from corpus.fsutil import atomic_write_text
+from corpus.mswc.extract import ClipRecord
 from corpus.splits import speaker_split
+from corpus.stages import Context, StageOutput
 
-__all__ = ["assign_splits", "outlier_links", "balance_report", "language_name"]
+__all__ = ["assign_splits", "outlier_links", "balance_report", "language_name", "run_split"]
 
 _NAMES = {"lg": "Luganda", "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian",
           "pt": "Portuguese", "nl": "Dutch", "rw": "Kinyarwanda", "sw": "Swahili", "ca": "Catalan", "fa": "Persian",
@@ -59,14 +65,14 @@ def outlier_links(scores: dict[str, tuple[str, float]], percent: float) -> set[s
     return dropped
 
 
-def assign_splits(clips: list[dict], *, seed: int, shares: tuple[float, float, float],
+def assign_splits(clips: Iterable[ClipRecord], *, seed: int, shares: tuple[float, float, float],
                   dropped: set[str] = frozenset()) -> list[MswcClip]:
-    """MswcClip rows from the extraction records ({"link", "word", "speaker", "gender"})."""
+    """MswcClip rows from the extraction records (their link, word, speaker and gender)."""
     rows = []
     for clip in clips:
-        rows.append(MswcClip(set=speaker_split(clip["speaker"], seed=seed, shares=shares), link=clip["link"],
-                             word=clip["word"], valid=clip["link"] not in dropped, speaker=clip["speaker"],
-                             gender=mswc_gender(clip["gender"])))
+        rows.append(MswcClip(set=speaker_split(clip.speaker, seed=seed, shares=shares), link=clip.link,
+                             word=clip.word, valid=clip.link not in dropped, speaker=clip.speaker,
+                             gender=mswc_gender(clip.gender)))
     return rows
 
 
@@ -92,3 +98,32 @@ def balance_report(rows: list[MswcClip]) -> dict:
         "keywords_with_a_gender_missing_in_dev_or_test": len(lacking),
         "examples": dict(list(lacking.items())[:20]),
     }
+
+
+def run_split(ctx: Context) -> StageOutput:
+    """The stage: assign the splits and write the release's tables (the first stage that writes any:
+    splits CSVs, metadata.json, the scores, alphabet.json and the keyword frequency plot)."""
+    from corpus.mswc.plots import plot_keyword_frequency
+
+    config, language, lang_dir = ctx.config, ctx.source.language, ctx.out_dir
+    clips = ctx.read("extract", "clips")
+    folders = {k.word: k.folder for k in ctx.read("extract", "keywords")}
+    scored = ctx.read("score", "scores") if config.score else []
+    dropped = outlier_links({s.link: (s.word, s.score) for s in scored}, config.drop_outliers)
+    rows = assign_splits(clips, seed=config.seed, shares=config.shares, dropped=dropped)
+    write_splits(lang_dir, language, rows)
+    name = language_name(language, config.language_name)
+    entry = write_metadata(lang_dir, language, name, rows, folders, config.version)
+    if config.score:
+        write_scores(lang_dir, language, [(s.link, s.word, s.score) for s in scored])
+    else:
+        (lang_dir / f"{language}_scores.csv").unlink(missing_ok=True)
+    for alphabet in ctx.read("normalize", "alphabet"):
+        atomic_write_text(lang_dir / "alphabet.json", json.dumps(to_jsonable(alphabet), ensure_ascii=False, indent=1,
+                                                                 sort_keys=True) + "\n")
+    plot_keyword_frequency(entry["wordcounts"], lang_dir / "keyword_frequency.png", title=f"{name} ({language})")
+    sets = Counter(r.set for r in rows)
+    return StageOutput(count_in=len(clips), kept=sum(r.valid for r in rows),
+                       report={"sets": dict(sorted(sets.items())), "outliers_marked_invalid": len(dropped),
+                               "keywords": entry["number_of_words"], "speakers": len({r.speaker for r in rows}),
+                               "gender_balance": balance_report(rows)})

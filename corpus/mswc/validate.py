@@ -25,8 +25,9 @@ from pathlib import Path
 
 from corpus.audio import AudioError, audio_info, load_audio
 from corpus.formats.mswc import SETS, MswcFormatError, read_scores, read_splits
+from corpus.stages import Context, Outcome, StageOutput
 
-__all__ = ["ClipCheck", "check_clip", "validate_release", "safe_folder"]
+__all__ = ["ClipCheck", "ClipChecked", "check_clip", "validate_release", "safe_folder", "run_validate"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,28 +37,29 @@ class ClipCheck:
     wav_path: str | None = None
 
 
-def check_clip(task: ClipCheck) -> dict:
-    result = {"link": task.link, "ok": False, "reason": "", "detail": ""}
+@dataclass(frozen=True, kw_only=True)
+class ClipChecked(Outcome):
+    """Whether a clip (`id`: its link) is Ogg Opus at 48 kHz decoding to exactly 1 s."""
+
+
+def check_clip(task: ClipCheck) -> ClipChecked:
     try:
         info = audio_info(task.path)
         if info.sample_rate_hz != 48000 or "OGG" not in info.format.upper():
-            result.update(reason="bad_format", detail=f"{info.format} at {info.sample_rate_hz} Hz, not Ogg Opus 48 kHz")
-            return result
+            return ClipChecked(id=task.link, reason="bad_format",
+                               detail=f"{info.format} at {info.sample_rate_hz} Hz, not Ogg Opus 48 kHz")
         count = len(load_audio(task.path, sample_rate_hz=16000))
         if count != 16000:
-            result.update(reason="bad_duration", detail=f"decodes to {count} samples at 16 kHz, not 16000")
-            return result
+            return ClipChecked(id=task.link, reason="bad_duration",
+                               detail=f"decodes to {count} samples at 16 kHz, not 16000")
         if task.wav_path is not None:
             wav = audio_info(task.wav_path)
             if wav.sample_rate_hz != 16000 or wav.num_samples != 16000:
-                result.update(reason="bad_duration", detail=f"WAV has {wav.num_samples} samples at "
-                                                            f"{wav.sample_rate_hz} Hz, not 16000 at 16 kHz")
-                return result
+                return ClipChecked(id=task.link, reason="bad_duration", detail=f"WAV has {wav.num_samples} "
+                                   f"samples at {wav.sample_rate_hz} Hz, not 16000 at 16 kHz")
     except AudioError as error:
-        result.update(reason="unreadable_clip", detail=f"{type(error).__name__}: {error.reason}")
-        return result
-    result["ok"] = True
-    return result
+        return ClipChecked(id=task.link, reason="unreadable_clip", detail=f"{type(error).__name__}: {error.reason}")
+    return ClipChecked(id=task.link, ok=True)
 
 
 def safe_folder(name: str) -> bool:
@@ -68,7 +70,7 @@ def safe_folder(name: str) -> bool:
 def validate_release(lang_dir: str | Path, language: str, *, engine=None, wav: bool | None = None,
                      progress: bool = False) -> tuple[list[dict], dict]:
     """(problems, counts) for the release in `lang_dir`; `engine` decodes the clips (None: in process)."""
-    from corpus.mswc.engines import LocalEngine
+    from corpus.engines import LocalEngine
 
     lang_dir = Path(lang_dir)
     problems: list[dict] = []
@@ -127,8 +129,8 @@ def validate_release(lang_dir: str | Path, language: str, *, engine=None, wav: b
         tasks.append(ClipCheck(link=link, path=str(clips_dir / link), wav_path=wav_path))
     engine = engine or LocalEngine(1)
     for result in engine.map(check_clip, tasks, desc="validate", unit="clip", progress=progress):
-        if not result["ok"]:
-            problem(result["link"], result["reason"], result["detail"])
+        if not result.ok:
+            problem(result.id, result.reason, result.detail)
     try:
         meta = json.loads((lang_dir / "metadata.json").read_text(encoding="utf-8"))[language]
         names: dict[str, list[str]] = {}
@@ -154,3 +156,14 @@ def validate_release(lang_dir: str | Path, language: str, *, engine=None, wav: b
         except (MswcFormatError, OSError) as error:
             problem(scores_path.name, "scores_mismatch", str(error))
     return problems, {"rows": len(rows), "clips": len(on_disk), "checked": len(tasks)}
+
+
+def run_validate(ctx: Context) -> StageOutput:
+    """The stage: every problem is reported (never stops the build); the release is valid without any."""
+    problems, counts = validate_release(ctx.out_dir, ctx.source.language, engine=ctx.engine,
+                                        wav=ctx.config.write_wav, progress=ctx.progress)
+    for p in problems:
+        ctx.problem(p["item"], p["reason"], p["detail"])
+    bad_clips = {p["item"] for p in problems if p["reason"] in ("bad_duration", "unreadable_clip", "bad_format")}
+    return StageOutput(count_in=counts["rows"], kept=counts.get("checked", 0) - len(bad_clips),
+                       report={"valid": not problems, "clips_on_disk": counts["clips"]})

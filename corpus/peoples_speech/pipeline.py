@@ -92,7 +92,7 @@ class _Build:
     @property
     def engine(self):
         if self._engine is None:
-            from corpus.mswc.engines import EngineError, make_engine  # the suite's engines until corpus.engines
+            from corpus.engines import EngineError, make_engine
 
             try:
                 self._engine = make_engine(self.engine_name, jobs=self.jobs, spark_master=self.spark_master)
