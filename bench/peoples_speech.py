@@ -176,12 +176,14 @@ def main() -> None:
         wall = time.perf_counter() - started
         report = json.loads((out / "report.json").read_text())
         timings = json.loads((out / ".work" / "timings.json").read_text())
+        training_s = sum(v["seconds"] for k, v in timings.items() if k.startswith("align_training"))
         seconds = report["stages"]["ingest"]["hours"] * 3600
         audio_s += seconds
         scores = score_build(out, items, lang)
         figures[lang] = {**scores, **dedup_figures(out, items, config), "audio_s": round(seconds, 1),
                          "wall_s": round(wall, 1), "rtf": round(seconds / wall, 1),
-                         "rtf_excluding_training": round(seconds / max(1e-3, wall - timings.get("align_training_s", 0)), 1),
+                         "rtf_excluding_training": round(seconds / max(1e-3, wall - training_s), 1),
+                         "training_s": round(training_s, 1),
                          "timeouts": report["timeouts"], "tiers": report["stages"]["grade"]["tiers"],
                          "tier_hours": report["stages"]["grade"]["tier_hours"], "subsets": report["subsets"]}
         if lang == "en" and joins:
