@@ -21,6 +21,8 @@ applied to all its words. The bound, per document of D seconds of audio with W w
     30 s), each window O(window frames x window words): linear in D and W, never quadratic;
   - time: a mismatched document costs at most the alignment of min(D, probe_s) seconds; a matched one at
     most 2x the alignment of its own audio (probe + full pass; 1x when D <= 1.5 probe_s, which skips the probe).
+The builder runs two passes (pass 1 with the cue-trained aligner, pass 2 with one retrained on pass 1's
+reliable utterances), so over the whole stage the bounds double (4x for a matched document).
 `timeouts` counts documents whose window count broke that bound or whose wall time exceeded
 `timeout_s_per_audio_s` x D; it is measured, not enforced, so that output never depends on machine load.
 """
