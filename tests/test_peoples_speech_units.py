@@ -208,3 +208,21 @@ def test_ingest_pairs_several_files_and_reads_vtt(tmp_path):
     assert result["documents"][1]["cues"] == [[0.5, 2.0, "seven eight nine ten eleven twelve"]]
     cues, problems = read_captions(folder / "part2.vtt")
     assert len(cues) == 1 and not problems
+
+
+def test_grade_with_a_plugin_recognizer_normalizes_its_output(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from corpus.peoples_speech.grade import GradeTask, grade_document
+
+    (tmp_path / "shouting_asr.py").write_text(
+        "def make():\n    return lambda samples, rate: 'IT COSTS 25 DOLLARS!' if len(samples) > 16000 else 'NO'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sf.write(tmp_path / "a.wav", np.zeros(48000, np.float32), 16000)
+    task = GradeTask(id="doc", audio_path=str(tmp_path / "a.wav"), document_words=(),
+                     utterances=(("u1", 0.0, 2.0, "it costs twenty five dollars"), ("u2", 2.0, 2.5, "yes")),
+                     recognizer="module:shouting_asr:make", model_dir="", clean_max_cer=0.2, noisy_max_cer=0.38)
+    result = grade_document(task)
+    assert result["ok"], result["detail"]
+    assert [(g["hypothesis"], g["cer"], g["tier"]) for g in result["grades"]] == [
+        ("it costs twenty five dollars", 0.0, "clean"), ("no", 1.0, "dropped")]

@@ -1,7 +1,8 @@
 """Stage 5, grade: CER between a recognizer's free output and each utterance's aligned text, and the tier.
 
 CER = Levenshtein distance between the two character strings (words joined by one space) divided by
-the length of the aligned text. Tiers (`BuildConfig`): clean when CER < clean_max_cer (0.20), noisy when
+the length of the aligned text. The recognizer's output is first normalized exactly like the captions
+(`normalize.normalize_document`), so an ASR writing "TWENTY-FIVE" or "25" is not charged for its style. Tiers (`BuildConfig`): clean when CER < clean_max_cer (0.20), noisy when
 CER < noisy_max_cer (0.38), otherwise dropped: the People's Speech's rule, which removes translations,
 annotation-only captions, TTS audiobooks and captions made by another ASR.
 """
@@ -79,6 +80,7 @@ class GradeTask:
     model_dir: str
     clean_max_cer: float
     noisy_max_cer: float
+    language: str = "en"
 
 
 _CACHE: dict[str, Any] = {}
@@ -96,12 +98,16 @@ def _recognizer(task: GradeTask):
 
 def grade_document(task: GradeTask) -> dict[str, Any]:
     """{"id", "ok", "reason", "detail", "grades": [{"id", "hypothesis", "cer", "tier"}]} for one document."""
+    from corpus.peoples_speech.normalize import normalize_document
+
     out: dict[str, Any] = {"id": task.id, "ok": False, "reason": "", "detail": "", "grades": []}
     try:
         recognize = _recognizer(task)
         spans = [(a, b) for _, a, b, _ in task.utterances]
         for (uid, _, _, text), samples in zip(task.utterances, iter_spans(task.audio_path, spans)):
-            hypothesis = " ".join(str(recognize(samples, 16000)).split())
+            # any recognizer's output goes through the captions' own normalization (case, numbers, symbols)
+            hypothesis = " ".join(normalize_document([(0.0, 0.0, str(recognize(samples, 16000)))],
+                                                     task.language)["words"])
             value = cer(hypothesis, text)
             out["grades"].append({"id": uid, "hypothesis": hypothesis, "cer": round(value, 4),
                                   "tier": tier_of(value, task.clean_max_cer, task.noisy_max_cer)})

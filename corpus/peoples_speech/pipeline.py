@@ -289,7 +289,7 @@ def run_grade(ctx: Context) -> StageOutput:
     tasks = [GradeTask(id=d, audio_path=documents[d].audio_path, document_words=words[d],
                        utterances=tuple((u.id, u.audio_start_s, u.audio_end_s, u.text) for u in us),
                        recognizer=c.recognizer, model_dir=str(ctx.work_dir / "align" / "aligner"),
-                       clean_max_cer=c.clean_max_cer, noisy_max_cer=c.noisy_max_cer)
+                       clean_max_cer=c.clean_max_cer, noisy_max_cer=c.noisy_max_cer, language=c.language)
              for d, us in sorted(by_doc.items())]
     grades: dict[str, Grade] = {}
     for result in ctx.map_items(typed(grade_document, GradeOutcome), tasks, result=GradeOutcome, key=lambda t: t.id,
@@ -461,7 +461,7 @@ def peoples_speech_stages() -> tuple:
         WholeStage(name="segment", fields=("max_utterance_s", "min_utterance_s", "max_gap_s", "pad_s",
                                            "min_word_score", "max_word_s", "refine"),
                    outputs=(Manifest("utterances", Utterance),), run=run_segment),
-        WholeStage(name="grade", fields=("recognizer", "clean_max_cer", "noisy_max_cer"),
+        WholeStage(name="grade", fields=("language", "recognizer", "clean_max_cer", "noisy_max_cer"),
                    outputs=(Manifest("graded", GradedUtterance),), run=run_grade),
         WholeStage(name="dedup", fields=("seed", "shares", "shingle_words", "minhash_permutations", "lsh_bands",
                                          "dedup_threshold"), outputs=(Manifest("dropped", Duplicate),),
