@@ -67,6 +67,15 @@ def test_segment_cuts_at_pauses_skips_and_long_gaps():
     assert counts["too_short"] == 0
 
 
+def test_segment_leaves_out_stretched_words():
+    # 'the' stretched over a jingle (1.2 s for 3 letters where this speech takes 0.1 s a letter)
+    spec = [(0.0, 0.4), (0.5, 0.9), (1.0, 1.4), (1.5, 2.7), (6.0, 6.4), (6.5, 6.9), (7.0, 7.4)]
+    words = [[i, "the" if i == 3 else "word", s, e, 0.9] for i, (s, e) in enumerate(spec)]
+    utts, counts = segment_document("d", words, [], 10.0, SegmentParams(max_stretch=1.5))
+    assert [u.text for u in utts] == ["word word word", "word word word"]
+    assert counts["unreliable_words"] == 1
+
+
 def test_segment_counts():
     params = SegmentParams()
     words = _words([(0, 0.5), (0.6, 1.2), (5.0, 5.4), (5.5, 7.0), (7.1, 7.4)])

@@ -54,6 +54,7 @@ class BuildConfig:
     pad_s: float = 0.15                     # audio kept around the first and last word (at most half the pause)
     min_word_score: float = 0.5             # words aligned with less confidence are left out of utterances
     max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
+    max_stretch: float = 1.5                # or than this x the document's median seconds per letter + 0.1 s
     refine: bool = False                    # re-align each utterance's words in its window (corpus.align)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]

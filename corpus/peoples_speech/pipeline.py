@@ -129,7 +129,8 @@ def _segment_params(config: BuildConfig, *, pad_s: float | None = None):
 
     return SegmentParams(max_utterance_s=config.max_utterance_s, min_utterance_s=config.min_utterance_s,
                          max_gap_s=config.max_gap_s, pad_s=config.pad_s if pad_s is None else pad_s,
-                         min_word_score=config.min_word_score, max_word_s=config.max_word_s)
+                         min_word_score=config.min_word_score, max_word_s=config.max_word_s,
+                         max_stretch=config.max_stretch)
 
 
 def _pass2_items(ctx: Context, pass1: list[DocumentAlignment], documents: dict[str, Document]) -> list:
@@ -443,7 +444,7 @@ def _plot_offsets(ctx: Context, documents: dict[str, Document]) -> None:
 _ALIGN_FIELDS = ("seed", "train_max_utterances", "train_pad_s", "train_mlp_rounds", "train_mlp_epochs",
                  "train_gmm_mixtures", "window_s", "commit_s", "garbage_lp", "word_skip_lp", "probe_s",
                  "min_word_confidence", "min_matched_share", "timeout_s_per_audio_s", "max_utterance_s",
-                 "min_utterance_s", "max_gap_s", "pad_s", "min_word_score", "max_word_s")
+                 "min_utterance_s", "max_gap_s", "pad_s", "min_word_score", "max_word_s", "max_stretch")
 
 
 def peoples_speech_stages() -> tuple:
@@ -459,7 +460,7 @@ def peoples_speech_stages() -> tuple:
         WholeStage(name="align", fields=_ALIGN_FIELDS, outputs=(Manifest("alignments", AlignedDocument),),
                    run=run_align),
         WholeStage(name="segment", fields=("max_utterance_s", "min_utterance_s", "max_gap_s", "pad_s",
-                                           "min_word_score", "max_word_s", "refine"),
+                                           "min_word_score", "max_word_s", "max_stretch", "refine"),
                    outputs=(Manifest("utterances", Utterance),), run=run_segment),
         WholeStage(name="grade", fields=("language", "recognizer", "clean_max_cer", "noisy_max_cer"),
                    outputs=(Manifest("graded", GradedUtterance),), run=run_grade),

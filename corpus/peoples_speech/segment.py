@@ -8,7 +8,8 @@ Rules (the People's Speech's, made exact):
 - inside a run, while the rest is longer than `max_utterance_s`, the cut goes at the longest pause
   among the word boundaries that keep the first piece within `max_utterance_s` (ties: the later one);
 - a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
-  longer than `max_word_s` + 0.1 s per letter (a word stretched over the pause or music next to it);
+  longer than `max_word_s` + 0.1 s per letter, or than `max_stretch` x the document's median seconds
+  per letter + 0.1 s (a word stretched over the pause or music next to it);
 - pieces shorter than `min_utterance_s` are dropped and counted.
 
 Utterance times are the first word's start and the last word's end; the audio written for it extends
@@ -32,6 +33,7 @@ class SegmentParams:
     pad_s: float = 0.15
     min_word_score: float = 0.0   # a word aligned with less confidence is left out and ends the utterance
     max_word_s: float = 0.0       # > 0: a word longer than max_word_s + 0.1 s per letter is left out too
+    max_stretch: float = 0.0      # > 0: and one longer than this x the document's median seconds per letter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,10 +85,13 @@ def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) 
     return pieces
 
 
-def _reliable(word: Sequence[Any], params: SegmentParams) -> bool:
+def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -> bool:
     if float(word[4]) < params.min_word_score:
         return False
-    return not params.max_word_s or float(word[3]) - float(word[2]) <= params.max_word_s + 0.1 * len(word[1])
+    duration = float(word[3]) - float(word[2])
+    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1:
+        return False  # far slower than this document's speech: stretched over a pause or a jingle
+    return not params.max_word_s or duration <= params.max_word_s + 0.1 * len(word[1])
 
 
 def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
@@ -95,7 +100,9 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
 
     `words`: [transcript index, text, start_s, end_s, score] in time order (align_document's output).
     """
-    kept = [w for w in words if _reliable(w, params)]
+    rates = sorted((float(w[3]) - float(w[2])) / max(1, len(w[1])) for w in words)
+    per_letter_s = rates[len(rates) // 2] if rates else 0.1
+    kept = [w for w in words if _reliable(w, params, per_letter_s)]
     counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept)}
     words = kept
     utterances: list[Utterance] = []
