@@ -108,8 +108,9 @@ def dedup_figures(out: Path, items: Path, config: BuildConfig) -> dict:
     candidates = sorted({d for d in words if d in truth})
     kept_docs = {a["id"] for a in read_jsonl(out / ".work" / "align" / "alignments.jsonl.gz")}
     candidates = [d for d in candidates if d in kept_docs]
-    planted = {tuple(sorted((d, r["faults"]["duplicate_of"]))) for d, r in truth.items()
-               if r["faults"]["duplicate_of"] and d in candidates and r["faults"]["duplicate_of"] in candidates}
+    # a family: an original and its re-uploads; every pair inside one is a true duplicate pair
+    family = {d: r["faults"]["duplicate_of"] or d for d, r in truth.items()}
+    planted = {(a, b) for i, a in enumerate(candidates) for b in candidates[i + 1:] if family[a] == family[b]}
 
     def pr(found: set) -> tuple[float | None, float | None]:
         p = len(found & planted) / len(found) if found else (1.0 if not planted else 0.0)
