@@ -140,9 +140,10 @@ class LocalEngine:
         finally:
             bar.close()
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the workers (items not started are cancelled; with `wait`, running ones finish first)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> "LocalEngine":
@@ -170,7 +171,7 @@ def shared_local_engine(jobs: int | None = None, *, initializer: Callable[[], No
 
 def _close_shared() -> None:
     for engine in _SHARED.values():
-        engine.close()
+        engine.close(wait=False)  # at exit: do not wait for workers
     _SHARED.clear()
 
 
@@ -253,7 +254,8 @@ class SparkEngine:
     """Per-item functions on Spark RDDs (`parallelize` -> `mapPartitions` -> `collect`, in order).
 
     `conf`: extra Spark settings (`spark.executor.memory`, `spark.executorEnv.X`, ...), applied last.
-    `python`: the workers' Python (default: this interpreter; on a cluster, one with the dependencies).
+    `python`: the workers' Python (default: `conf["spark.pyspark.python"]`, else this interpreter; on a
+    cluster, one with the dependencies at the same path on every worker).
     """
 
     name = "spark"
@@ -276,8 +278,9 @@ class SparkEngine:
         folder = Path(self._tmp.name)
         log4j = folder / "log4j2.properties"
         log4j.write_text(_LOG4J2)
-        # Workers run this interpreter (the venv with numpy, soundfile, ...) unless told otherwise.
-        os.environ["PYSPARK_PYTHON"] = python or sys.executable
+        # Workers run this interpreter (the venv with numpy, soundfile, ...) unless told otherwise; pyspark
+        # itself reads only the environment, so `spark.pyspark.python` from `conf` is applied here.
+        os.environ["PYSPARK_PYTHON"] = python or (conf or {}).get("spark.pyspark.python") or sys.executable
         os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
         java_opts = f"-Dlog4j2.configurationFile=file:{log4j} -Dlog4j.configurationFile=file:{log4j}"
         builder = (SparkSession.builder.master(master).appName(app_name)
