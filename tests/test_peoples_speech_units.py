@@ -74,6 +74,7 @@ def test_segment_leaves_out_stretched_words():
     utts, counts = segment_document("d", words, [], 10.0, SegmentParams(max_stretch=1.5))
     assert [u.text for u in utts] == ["word word word", "word word word"]
     assert counts["unreliable_words"] == 1
+    assert utts[0].audio_end_s == pytest.approx(1.45)  # padding stops halfway to the word left out
 
 
 def test_segment_counts():

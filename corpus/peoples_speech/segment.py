@@ -102,6 +102,8 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
     """
     rates = sorted((float(w[3]) - float(w[2])) / max(1, len(w[1])) for w in words)
     per_letter_s = rates[len(rates) // 2] if rates else 0.1
+    position = {id(w): k for k, w in enumerate(words)}  # padding stops at any aligned word, kept or not
+    everything = list(words)
     kept = [w for w in words if _reliable(w, params, per_letter_s)]
     counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept)}
     words = kept
@@ -115,10 +117,12 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
             if end - start > params.max_utterance_s:
                 counts["too_long"] += 1
                 continue
-            before = float(words[a - 1][3]) if a > 0 else 0.0
-            after = float(words[b + 1][2]) if b + 1 < len(words) else duration_s
-            pad_lo = min(params.pad_s, max(0.0, (start - before) / 2)) if a > 0 else min(params.pad_s, start)
-            pad_hi = min(params.pad_s, max(0.0, (after - end) / 2)) if b + 1 < len(words) else \
+            ia, ib = position[id(words[a])], position[id(words[b])]
+            before = float(everything[ia - 1][3]) if ia > 0 else None
+            after = float(everything[ib + 1][2]) if ib + 1 < len(everything) else None
+            pad_lo = min(params.pad_s, max(0.0, (start - before) / 2)) if before is not None else \
+                min(params.pad_s, start)
+            pad_hi = min(params.pad_s, max(0.0, (after - end) / 2)) if after is not None else \
                 min(params.pad_s, max(0.0, duration_s - end))
             scores = [float(w[4]) for w in words[a:b + 1]]
             utterances.append(Utterance(
