@@ -23,8 +23,12 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java sctk flite arm-tools test test-fast train-kws train-asr eval-wer firmware-host bench \
-	bench-quick clean-venv
+ITEMS ?=
+TPS_OUT ?= data/tps
+TPS_LANG ?= en
+
+.PHONY: help setup java sctk flite arm-tools test test-fast train-kws build-tps train-asr eval-wer firmware-host \
+	bench bench-quick clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -77,6 +81,16 @@ train-asr: setup  ## Conformer-CTC recognizer: [DATA=LibriSpeech tree or manifes
 
 eval-wer: setup  ## WER of MODEL on DATA (default: data/LibriSpeech/test-clean, else a download, else synthetic)
 	$(PY) -m asr eval --model $(ASR_MODEL) $(if $(DATA),--data $(DATA))
+
+build-tps: setup  ## People's Speech-style dataset from Internet Archive items: [ITEMS=dir] [TPS_OUT=data/tps] [TPS_LANG=en]
+	@if [ -z "$(ITEMS)" ]; then \
+		echo "No ITEMS=dir given: building from the synthetic IA demo items in data/demo/ia-$(TPS_LANG) (made now if missing)."; \
+		[ -f data/demo/ia-$(TPS_LANG)/synthetic_truth.jsonl.gz ] || \
+			$(PY) -m corpus synth-ia --out data/demo/ia-$(TPS_LANG) --lang $(TPS_LANG) --items 8 --minutes 2 --force; \
+		$(PY) -m corpus peoples-speech build --items data/demo/ia-$(TPS_LANG) --lang $(TPS_LANG) --out $(TPS_OUT); \
+	else \
+		$(PY) -m corpus peoples-speech build --items $(ITEMS) --lang $(TPS_LANG) --out $(TPS_OUT); \
+	fi
 
 bench-quick: setup java sctk flite arm-tools  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done

@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "corpus.download",
     "corpus.align.cli",
     "corpus.mswc.cli",
+    "corpus.peoples_speech.cli",
 )
 
 _DESCRIPTION = """\

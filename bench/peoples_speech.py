@@ -1,0 +1,219 @@
+"""People's Speech builder benchmark: synthetic IA items with planted faults and near-duplicates (English +
+Swahili), plus one item of real English speech, built end to end and scored against the truth.
+
+Figures: boundary_mae_ms, words_in_wrong_utterance, bad_transcript_recall, good_dropped_rate,
+clean_precision, dedup_precision/recall (ours and datasketch on the same shingles), rtf (audio s per wall
+s, whole pipeline with aligner training; also without it), timeouts, hours/utterances per tier and subset,
+spark_equals_local (the Swahili build on both engines), real_boundary_mae_ms and the tiers of the real
+sentences. Synthetic items are cached under data/bench_tps/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+from common import emit, parser  # noqa: E402
+
+from corpus.demo.internet_archive import IASynthConfig, generate_ia  # noqa: E402
+from corpus.manifest import read_jsonl  # noqa: E402
+from corpus.peoples_speech.config import BuildConfig  # noqa: E402
+from corpus.peoples_speech.evaluate import score_build  # noqa: E402
+from corpus.peoples_speech.pipeline import build_peoples_speech  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "real_speech" / "sentences"
+REAL_ID = "real_en_sentences"
+
+
+def synth(folder: Path, language: str, items: int, minutes: float, seed: int, duplicates: int) -> Path:
+    if (folder / "synthetic_truth.jsonl.gz").exists():
+        return folder
+    generate_ia(IASynthConfig(out=folder, items=items, minutes=minutes, language=language, seed=seed,
+                              bad_transcript_share=0.25, near_duplicates=duplicates, force=True))
+    return folder
+
+
+def real_item(folder: Path, seed: int) -> list[dict]:
+    """One IA item of the real English sentences joined with pauses, music and noise; returns the joins."""
+    import soundfile as sf
+
+    from corpus.audio import load_audio
+    from corpus.demo.internet_archive import music
+    from corpus.formats.internet_archive import file_entry, write_metadata
+    from corpus.formats.srt import format_timestamp
+
+    rows = [line.split("\t") for line in (REAL / "transcripts.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    rows = [r for r in rows if len(r) == 3 and r[1] == "en" and not r[0].endswith(".raw")]  # .raw: headerless
+    rng = np.random.default_rng(seed)
+    item = folder / REAL_ID
+    item.mkdir(parents=True, exist_ok=True)
+    pieces, joins, position = [], [], 0.0
+    for number, (name, _, text) in enumerate(rows):
+        samples = load_audio(REAL / name, sample_rate_hz=16000)
+        level = np.sqrt(np.convolve(samples ** 2, np.ones(160) / 160, mode="same"))
+        loud = np.flatnonzero(level > max(1e-3, 0.05 * level.max()))
+        onset, offset = (loud[0] / 16000, loud[-1] / 16000) if loud.size else (0.0, len(samples) / 16000)
+        joins.append({"file": name, "text": text, "start_s": round(position + onset, 3),
+                      "end_s": round(position + offset, 3)})
+        pieces.append(samples * (0.3 / max(1e-6, float(np.abs(samples).max()))))
+        position += len(samples) / 16000
+        gap_s = float(rng.uniform(0.6, 1.5)) if number % 7 != 6 else 4.0
+        gap = np.zeros(int(gap_s * 16000), np.float32)
+        if number % 7 == 6:
+            gap = music(len(gap), 16000, rng)
+        pieces.append(gap + rng.normal(0, 3e-4, len(gap)).astype(np.float32))
+        position += gap_s
+    audio = np.concatenate(pieces).astype(np.float32)
+    sf.write(item / f"{REAL_ID}.mp3", audio, 16000, format="MP3")
+    offset_s, blocks = float(rng.uniform(-1.5, 1.5)), []
+    for number, join in enumerate(joins, start=1):
+        start = max(0.0, join["start_s"] + offset_s + float(rng.uniform(-0.3, 0.3)))
+        end = max(start + 0.5, join["end_s"] + offset_s + float(rng.uniform(-0.3, 0.3)))
+        blocks.append(f"{number}\n{format_timestamp(start)} --> {format_timestamp(end)}\n{join['text']}\n")
+    (item / f"{REAL_ID}.srt").write_text("\n".join(blocks), encoding="utf-8")
+    write_metadata(item, {"identifier": REAL_ID, "title": "Real English sentences", "mediatype": "audio",
+                          "creator": "see shared/real_speech/MANIFEST.tsv", "language": "en",
+                          "licenseurl": "https://creativecommons.org/licenses/by/4.0/"},
+                   [file_entry(item / f"{REAL_ID}.mp3", "VBR MP3"), file_entry(item / f"{REAL_ID}.srt", "SubRip")])
+    return joins
+
+
+def dataset_digest(out: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out)
+        if path.is_file() and rel.parts[0] not in (".work",) and path.name not in ("report.json",) \
+                and path.suffix != ".png":
+            digest.update(str(rel).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def dedup_figures(out: Path, items: Path, config: BuildConfig) -> dict:
+    from datasketch import MinHash, MinHashLSH
+
+    from corpus.peoples_speech.dedup import shingles
+
+    truth = {r["identifier"]: r for r in read_jsonl(items / "synthetic_truth.jsonl.gz")}
+    report = json.loads((out / "dedup.json").read_text())
+    words = {n["id"]: n["words"] for n in read_jsonl(out / ".work" / "normalize" / "words.jsonl.gz")}
+    candidates = sorted({d for d in words if d in truth})
+    kept_docs = {a["id"] for a in read_jsonl(out / ".work" / "align" / "alignments.jsonl.gz")}
+    candidates = [d for d in candidates if d in kept_docs]
+    # a family: an original and its re-uploads; every pair inside one is a true duplicate pair
+    family = {d: r["faults"]["duplicate_of"] or d for d, r in truth.items()}
+    planted = {(a, b) for i, a in enumerate(candidates) for b in candidates[i + 1:] if family[a] == family[b]}
+
+    def pr(found: set) -> tuple[float | None, float | None]:
+        p = len(found & planted) / len(found) if found else (1.0 if not planted else 0.0)
+        r = len(found & planted) / len(planted) if planted else None
+        return round(p, 3), (round(r, 3) if r is not None else None)
+
+    ours = {tuple(sorted((a, b))) for a, b, _ in report["pairs"]}
+    lsh = MinHashLSH(threshold=config.dedup_threshold, num_perm=config.minhash_permutations)
+    sigs = {}
+    for d in candidates:
+        m = MinHash(num_perm=config.minhash_permutations, seed=config.seed)
+        for s in sorted(shingles(words[d], config.shingle_words)):
+            m.update(s)
+        sigs[d] = m
+        lsh.insert(d, m)
+    peer = set()
+    for d in candidates:
+        for other in lsh.query(sigs[d]):
+            if other != d and sigs[d].jaccard(sigs[other]) >= config.dedup_threshold:
+                peer.add(tuple(sorted((d, other))))
+    (p, r), (pp, rp) = pr(ours), pr(peer)
+    return {"dedup_precision": p, "dedup_recall": r, "dedup_precision_datasketch": pp, "dedup_recall_datasketch": rp,
+            "planted_duplicate_pairs": len(planted)}
+
+
+def real_figures(out: Path, joins: list[dict]) -> dict:
+    graded = [g for g in read_jsonl(out / ".work" / "grade" / "graded.jsonl.gz") if g["document"] == REAL_ID]
+    errors, tiers = [], {}
+    for join in joins:
+        overlapping = [g for g in graded if g["start_s"] < join["end_s"] and g["end_s"] > join["start_s"]]
+        if not overlapping:
+            tiers[join["file"]] = "not_aligned"
+            continue
+        order = {"clean": 0, "noisy": 1, "dropped": 2}
+        tiers[join["file"]] = max((g["tier"] for g in overlapping), key=lambda t: order[t])
+        first = min(overlapping, key=lambda g: g["start_s"])
+        last = max(overlapping, key=lambda g: g["end_s"])
+        if abs(first["start_s"] - join["start_s"]) < 1.0:
+            errors.append(abs(first["start_s"] - join["start_s"]) * 1000)
+        if abs(last["end_s"] - join["end_s"]) < 1.0:
+            errors.append(abs(last["end_s"] - join["end_s"]) * 1000)
+    counts = {t: sum(v == t for v in tiers.values()) for t in ("clean", "noisy", "dropped", "not_aligned")}
+    return {"real_boundary_mae_ms": round(float(np.mean(errors)), 1) if errors else None,
+            "real_sentences": len(joins), "real_tiers": counts}
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
+    quick = args.quick
+    work = Path(args.work) if args.work else ROOT / "data" / "bench_tps"
+    size = dict(en=(5, 1.0, 1), sw=(4, 1.0, 1)) if quick else dict(en=(12, 2.0, 2), sw=(5, 1.6, 1))
+    tag = "quick" if quick else "full"
+    items_en = synth(work / f"items-{tag}-en", "en", *size["en"][:2], args.seed, size["en"][2])
+    items_sw = synth(work / f"items-{tag}-sw", "sw", *size["sw"][:2], args.seed, size["sw"][2])
+    joins = real_item(items_en, args.seed) if REAL.is_dir() else []
+    figures: dict = {"quick": quick}
+    audio_s = 0.0
+    for lang, items in (("en", items_en), ("sw", items_sw)):
+        out = work / f"out-{tag}-{lang}"
+        shutil.rmtree(out, ignore_errors=True)
+        config = BuildConfig(language=lang, seed=args.seed)
+        started = time.perf_counter()
+        build_peoples_speech(items, out, config, engine="local", progress=False)
+        wall = time.perf_counter() - started
+        report = json.loads((out / "report.json").read_text())
+        timings = json.loads((out / ".work" / "timings.json").read_text())
+        training_s = sum(v["seconds"] for k, v in timings.items() if k.startswith("align_training"))
+        seconds = report["stages"]["ingest"]["hours"] * 3600
+        audio_s += seconds
+        scores = score_build(out, items, lang)
+        figures[lang] = {**scores, **dedup_figures(out, items, config), "audio_s": round(seconds, 1),
+                         "wall_s": round(wall, 1), "rtf": round(seconds / wall, 1),
+                         "rtf_excluding_training": round(seconds / max(1e-3, wall - training_s), 1),
+                         "training_s": round(training_s, 1),
+                         "timeouts": report["timeouts"], "tiers": report["stages"]["grade"]["tiers"],
+                         "tier_hours": report["stages"]["grade"]["tier_hours"], "subsets": report["subsets"]}
+        if lang == "en" and joins:
+            figures.update(real_figures(out, joins))
+        if lang == "sw":
+            spark_out = work / f"out-{tag}-{lang}-spark"
+            shutil.rmtree(spark_out, ignore_errors=True)
+            build_peoples_speech(items, spark_out, config, engine="spark", progress=False)
+            figures["spark_equals_local"] = dataset_digest(out) == dataset_digest(spark_out)
+    en, sw = figures["en"], figures["sw"]
+
+    def mean(key: str):
+        values = [f[key] for f in (en, sw) if f.get(key) is not None]
+        return round(float(np.mean(values)), 3) if values else None
+
+    for key in ("boundary_mae_ms", "words_in_wrong_utterance", "bad_transcript_recall", "good_dropped_rate",
+                "clean_precision", "dedup_precision", "dedup_recall", "dedup_precision_datasketch",
+                "dedup_recall_datasketch"):
+        figures[key] = mean(key)
+    figures["rtf"] = round(audio_s / (en["wall_s"] + sw["wall_s"]), 1)
+    figures["timeouts"] = en["timeouts"] + sw["timeouts"]
+    figures["audio_minutes"] = round(audio_s / 60, 1)
+    summary = (f"people's speech ({'quick' if quick else 'full'}, {figures['audio_minutes']} min): boundary MAE "
+               f"{figures['boundary_mae_ms']} ms, bad recall {figures['bad_transcript_recall']}, good dropped "
+               f"{figures['good_dropped_rate']}, clean precision {figures['clean_precision']}, dedup P/R "
+               f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x, timeouts "
+               f"{figures['timeouts']}, spark==local {figures['spark_equals_local']}")
+    emit("peoples_speech", figures, summary)
+
+
+if __name__ == "__main__":
+    main()

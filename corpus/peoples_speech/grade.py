@@ -1,0 +1,118 @@
+"""Stage 5, grade: CER between a recognizer's free output and each utterance's aligned text, and the tier.
+
+CER = Levenshtein distance between the two character strings (words joined by one space) divided by
+the length of the aligned text. The recognizer's output is first normalized exactly like the captions
+(`normalize.normalize_document`), so an ASR writing "TWENTY-FIVE" or "25" is not charged for its style. Tiers (`BuildConfig`): clean when CER < clean_max_cer (0.20), noisy when
+CER < noisy_max_cer (0.38), otherwise dropped: the People's Speech's rule, which removes translations,
+annotation-only captions, TTS audiobooks and captions made by another ASR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["cer", "edit_distance", "tier_of", "GradeTask", "grade_document", "iter_spans"]
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def cer(hypothesis: str, reference: str) -> float:
+    """Character error rate of `hypothesis` against `reference` (1.0 for an empty reference with output)."""
+    hyp, ref = " ".join(hypothesis.split()), " ".join(reference.split())
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return edit_distance(hyp, ref) / len(ref)
+
+
+def tier_of(value: float, clean_max_cer: float, noisy_max_cer: float) -> str:
+    """'clean' (< clean_max_cer), 'noisy' (< noisy_max_cer) or 'dropped'."""
+    if value < clean_max_cer:
+        return "clean"
+    if value < noisy_max_cer:
+        return "noisy"
+    return "dropped"
+
+
+def iter_spans(audio_path: str, spans: Sequence[tuple[float, float]], sample_rate_hz: int = 16000
+               ) -> Iterator[np.ndarray]:
+    """Samples of each (start_s, end_s) span, spans sorted by start, in one streaming decode of the file."""
+    from corpus.audio import read_blocks
+
+    buffer = np.zeros(0, np.float32)
+    buffer_start = 0
+    blocks = read_blocks(audio_path, block_s=30.0, sample_rate_hz=sample_rate_hz)
+    exhausted = False
+    for start_s, end_s in spans:
+        lo, hi = int(round(start_s * sample_rate_hz)), int(round(end_s * sample_rate_hz))
+        if lo > buffer_start:
+            drop = min(lo - buffer_start, len(buffer))
+            buffer, buffer_start = buffer[drop:], buffer_start + drop
+        while not exhausted and buffer_start + len(buffer) < hi:
+            try:
+                _, block = next(blocks)
+                buffer = np.concatenate([buffer, block])
+            except StopIteration:
+                exhausted = True
+        yield buffer[max(0, lo - buffer_start):max(0, hi - buffer_start)].copy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradeTask:
+    id: str                                  # document id
+    audio_path: str
+    document_words: tuple[str, ...]          # the grammar recognizer's vocabulary and weights
+    utterances: tuple[tuple[str, float, float, str], ...]  # (id, audio_start_s, audio_end_s, text)
+    recognizer: str
+    model_dir: str
+    clean_max_cer: float
+    noisy_max_cer: float
+    language: str = "en"
+
+
+_CACHE: dict[str, Any] = {}
+
+
+def _recognizer(task: GradeTask):
+    from corpus.peoples_speech.recognize import GrammarRecognizer, load_plugin
+
+    if task.recognizer == "grammar":
+        return GrammarRecognizer(task.model_dir, task.document_words)
+    if task.recognizer not in _CACHE:  # a plug-in loads its model once per process
+        _CACHE[task.recognizer] = load_plugin(task.recognizer)
+    return _CACHE[task.recognizer]
+
+
+def grade_document(task: GradeTask) -> dict[str, Any]:
+    """{"id", "ok", "reason", "detail", "grades": [{"id", "hypothesis", "cer", "tier"}]} for one document."""
+    from corpus.peoples_speech.normalize import normalize_document
+
+    out: dict[str, Any] = {"id": task.id, "ok": False, "reason": "", "detail": "", "grades": []}
+    try:
+        recognize = _recognizer(task)
+        spans = [(a, b) for _, a, b, _ in task.utterances]
+        for (uid, _, _, text), samples in zip(task.utterances, iter_spans(task.audio_path, spans)):
+            # any recognizer's output goes through the captions' own normalization (case, numbers, symbols)
+            hypothesis = " ".join(normalize_document([(0.0, 0.0, str(recognize(samples, 16000)))],
+                                                     task.language)["words"])
+            value = cer(hypothesis, text)
+            out["grades"].append({"id": uid, "hypothesis": hypothesis, "cer": round(value, 4),
+                                  "tier": tier_of(value, task.clean_max_cer, task.noisy_max_cer)})
+    except Exception as error:  # noqa: BLE001 - reported per document
+        out.update(reason="recognizer_error", detail=f"{type(error).__name__}: {error}", grades=[])
+        return out
+    out["ok"] = True
+    return out

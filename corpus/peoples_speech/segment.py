@@ -1,0 +1,177 @@
+"""Stage 4, segment: a document's aligned words -> utterances of 1-15 s, cut at word boundaries in pauses.
+
+Rules (the People's Speech's, made exact):
+- an utterance never contains a transcript word the aligner did not place (skipped words, words of an
+  unknown alphabet): the run of words is cut there, so no untranscribed speech sits inside an utterance;
+- an utterance never spans a pause longer than `max_gap_s` (3 s) nor a stretch of untranscribed sound
+  the aligner reported (music, speech missing from the captions);
+- inside a run, while the rest is longer than `max_utterance_s`, the cut goes at the longest pause
+  among the word boundaries that keep the first piece within `max_utterance_s` (ties: the later one);
+- a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
+  longer than `max_word_s` + 0.1 s per letter, or than `max_stretch` x the document's median seconds
+  per letter + 0.1 s (a word stretched over the pause or music next to it);
+- pieces shorter than `min_utterance_s` are dropped and counted.
+
+Utterance times are the first word's start and the last word's end; the audio written for it extends
+by `pad_s` on each side, at most half the pause to the neighbouring aligned word, never past the
+recording. The alignment score of an utterance is its words' mean confidence (and the minimum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+__all__ = ["SegmentParams", "segment_document", "Utterance"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentParams:
+    max_utterance_s: float = 15.0
+    min_utterance_s: float = 1.0
+    max_gap_s: float = 3.0
+    pad_s: float = 0.15
+    min_word_score: float = 0.0   # a word aligned with less confidence is left out and ends the utterance
+    max_word_s: float = 0.0       # > 0: a word longer than max_word_s + 0.1 s per letter is left out too
+    max_stretch: float = 0.0      # > 0: and one longer than this x the document's median seconds per letter
+
+
+@dataclass(frozen=True, kw_only=True)
+class Utterance:
+    id: str
+    document: str
+    start_s: float          # first word's start
+    end_s: float            # last word's end
+    audio_start_s: float    # with padding
+    audio_end_s: float
+    text: str
+    words: int
+    score: float            # mean word confidence
+    min_word_score: float
+    first_word: int = -1    # transcript index of the first and last word
+    last_word: int = -1
+
+
+def _runs(words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]], max_gap_s: float
+          ) -> list[tuple[int, int]]:
+    """[first, last] word ranges with no skipped transcript word, long pause or untranscribed sound between."""
+    runs, first = [], 0
+    for k in range(1, len(words) + 1):
+        if k < len(words):
+            prev, cur = words[k - 1], words[k]
+            gap_lo, gap_hi = prev[3], cur[2]
+            broken = (cur[0] != prev[0] + 1 or gap_hi - gap_lo > max_gap_s
+                      or any(a < gap_hi and b > gap_lo for a, b in unaligned_audio))
+            if not broken:
+                continue
+        runs.append((first, k - 1))
+        first = k
+    return runs
+
+
+def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) -> list[tuple[int, int]]:
+    pieces = []
+    while first <= last and words[last][3] - words[first][2] > max_s:
+        candidates = [k for k in range(first, last) if words[k][3] - words[first][2] <= max_s]
+        if not candidates:  # a single word longer than max_s: it becomes its own (dropped) piece
+            pieces.append((first, first))
+            first += 1
+            continue
+        cut = max(candidates, key=lambda k: (round(words[k + 1][2] - words[k][3], 4), k))
+        pieces.append((first, cut))
+        first = cut + 1
+    if first <= last:
+        pieces.append((first, last))
+    return pieces
+
+
+def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -> bool:
+    if float(word[4]) < params.min_word_score:
+        return False
+    duration = float(word[3]) - float(word[2])
+    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1:
+        return False  # far slower than this document's speech: stretched over a pause or a jingle
+    return not params.max_word_s or duration <= params.max_word_s + 0.1 * len(word[1])
+
+
+def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
+                     duration_s: float, params: SegmentParams) -> tuple[list[Utterance], dict[str, int]]:
+    """Utterances of one document and counts of what was dropped.
+
+    `words`: [transcript index, text, start_s, end_s, score] in time order (align_document's output).
+    """
+    rates = sorted((float(w[3]) - float(w[2])) / max(1, len(w[1])) for w in words)
+    per_letter_s = rates[len(rates) // 2] if rates else 0.1
+    position = {id(w): k for k, w in enumerate(words)}  # padding stops at any aligned word, kept or not
+    everything = list(words)
+    kept = [w for w in words if _reliable(w, params, per_letter_s)]
+    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept)}
+    words = kept
+    utterances: list[Utterance] = []
+    for first, last in _runs(words, unaligned_audio, params.max_gap_s):
+        for a, b in _split(words, first, last, params.max_utterance_s):
+            start, end = float(words[a][2]), float(words[b][3])
+            if end - start < params.min_utterance_s:
+                counts["too_short"] += 1
+                continue
+            if end - start > params.max_utterance_s:
+                counts["too_long"] += 1
+                continue
+            ia, ib = position[id(words[a])], position[id(words[b])]
+            before = float(everything[ia - 1][3]) if ia > 0 else None
+            after = float(everything[ib + 1][2]) if ib + 1 < len(everything) else None
+            pad_lo = min(params.pad_s, max(0.0, (start - before) / 2)) if before is not None else \
+                min(params.pad_s, start)
+            pad_hi = min(params.pad_s, max(0.0, (after - end) / 2)) if after is not None else \
+                min(params.pad_s, max(0.0, duration_s - end))
+            scores = [float(w[4]) for w in words[a:b + 1]]
+            utterances.append(Utterance(
+                id=f"{doc_id}-{len(utterances):05d}", document=doc_id, start_s=round(start, 4), end_s=round(end, 4),
+                audio_start_s=round(start - pad_lo, 4), audio_end_s=round(end + pad_hi, 4),
+                text=" ".join(str(w[1]) for w in words[a:b + 1]), words=b - a + 1,
+                score=round(sum(scores) / len(scores), 4), min_word_score=round(min(scores), 4),
+                first_word=int(words[a][0]), last_word=int(words[b][0])))
+    return utterances, counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefineTask:
+    id: str                                              # document id
+    audio_path: str
+    model_dir: str
+    utterances: tuple[tuple[str, float, float, str], ...]  # (id, window_start_s, window_end_s, text)
+    pad_s: float
+
+
+def refine_document(task: RefineTask) -> dict[str, Any]:
+    """Forced alignment of each utterance's words inside its window (the long alignment's anchors give the
+    window; `corpus.align`'s utterance aligner gives sub-frame word edges and a mismatch flag), so a word
+    the windowed long alignment stretched over a neighbouring pause or jingle gets its true edges back.
+    {"id", "utterances": [{"id", "ok", "start_s", "end_s", "audio_start_s", "audio_end_s", "detail"}]}."""
+    from corpus.align.aligner import align_batch
+    from corpus.align.model import load_model
+    from corpus.align.types import AlignItem
+
+    out: dict[str, Any] = {"id": task.id, "utterances": []}
+    try:
+        model = load_model(task.model_dir)
+        items = [AlignItem(id=uid, audio_path=task.audio_path, words=tuple(text.split()), start_s=lo,
+                           duration_s=round(hi - lo, 4)) for uid, lo, hi, text in task.utterances]
+        results = align_batch(model, items)
+    except Exception as error:  # noqa: BLE001 - the whole document's refinement failed: reported per utterance
+        out["utterances"] = [{"id": u[0], "ok": False, "detail": f"{type(error).__name__}: {error}"}
+                             for u in task.utterances]
+        return out
+    for (uid, lo, hi, _), result in zip(task.utterances, results):
+        alignment = result.alignment
+        if alignment is None or not alignment.words:
+            out["utterances"].append({"id": uid, "ok": False, "detail": str(result.error or "no words")})
+            continue
+        if dict(alignment.custom).get("mismatch"):
+            out["utterances"].append({"id": uid, "ok": False, "detail": "forced alignment flags a mismatch"})
+            continue
+        start, end = alignment.words[0].start_s, alignment.words[-1].end_s
+        out["utterances"].append({"id": uid, "ok": True, "start_s": round(start, 4), "end_s": round(end, 4),
+                                  "audio_start_s": round(max(lo, start - task.pad_s), 4),
+                                  "audio_end_s": round(min(hi, end + task.pad_s), 4), "detail": ""})
+    return out
