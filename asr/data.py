@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from corpus.audio import AudioError, load_audio, resample
-from corpus.engine import map_ordered
+from corpus.engines import map_ordered
 from corpus.formats.librispeech import SPLITS, librispeech_root, read_librispeech
 
 from asr.features import FeatureConfig, frames_for, log_mel

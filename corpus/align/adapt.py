@@ -63,7 +63,7 @@ def synthetic_readings(model: AcousticModel, items: list[AlignItem], *, voices: 
                        max_readings: int, jobs: int | None) -> list[tuple[np.ndarray, int]]:
     """(features, item index) of `voices` synthetic readings of each item's transcript (at most
     `max_readings` in all, items drawn evenly); readings that fail to synthesize are left out."""
-    from corpus.engine import map_ordered
+    from corpus.engines import map_ordered
     from corpus.synth import SpeakerBank
 
     if voices <= 0 or not items:
