@@ -177,11 +177,11 @@ def _round_robin(groups: dict, count: int, rng: np.random.Generator) -> list[Cli
 
 
 def augmented_features(augmenter: Augmenter, indices: np.ndarray, *, seed: int, spec_augment: bool = True,
-                       batch_size: int = 128) -> np.ndarray:
+                       batch_size: int = 128, jobs: int | None = None) -> np.ndarray:
     """One augmented version of each example, as float features (the training pipeline's own path)."""
     labels = np.zeros(len(indices), np.int64)
     dataset = train_dataset(augmenter, indices, labels, batch_size=batch_size, seed=seed, spec_augment=spec_augment,
-                            shuffle=False)
+                            shuffle=False, jobs=jobs)
     parts = [x.numpy() for x, _ in dataset]
     return np.concatenate(parts) if parts else np.zeros((0, *augmenter.frontend.shape), np.float32)
 
@@ -276,7 +276,7 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
     label += [1] * len(bank_idx) + [0] * config.silence_examples
     index, label = np.array(index, np.int64), np.array(label, np.int64)
     augmenter = Augmenter(pool, noise, config.augment, context_pool=np.array(bank_idx, np.int64))
-    features = augmented_features(augmenter, index, seed=config.seed)
+    features = augmented_features(augmenter, index, seed=config.seed, jobs=jobs)
     vectors = encoder.predict(features, batch_size=256, verbose=0)
     head = _head(vectors.shape[1], len(labels))
     head.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate),
@@ -299,7 +299,7 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
             layer.trainable = True
         balanced = balanced_indices(label, rng, weights=weights, per_class=config.fine_tune_per_class)
         dataset = train_dataset(augmenter, index[balanced], label[balanced], batch_size=config.fine_tune.batch_size,
-                                seed=config.seed + 1)
+                                seed=config.seed + 1, jobs=jobs)
         before = model.get_weights()
         head_history["fine_tune"] = fit(model, dataset, num_classes=len(labels),
                                         steps_per_epoch=-(-len(balanced) // config.fine_tune.batch_size),

@@ -197,7 +197,7 @@ def running_speech(release: MswcRelease, keywords: Sequence[str], seconds: float
         texts = _sentences_without(release.language, keywords, count, stable_seed("negative-text", seed))
         jobs_list = [(t, release.language, bank[int(rng.integers(len(bank)))]) for t in texts]
         sentences = list(map_ordered(_speak, jobs_list, jobs=jobs, desc="negative speech", unit="sentence",
-                                     progress=False))
+                                     progress=True))
     else:
         sentences = _clip_sentences(release, keywords, count, rng, sets)
     parts = []
@@ -225,7 +225,7 @@ def make_stream(release: MswcRelease, keywords: Sequence[str], noise: NoiseBank,
         texts = _sentences_without(language, keywords, count, stable_seed("stream-text", config.seed))
         jobs_list = [(t, language, bank[int(rng.integers(len(bank)))]) for t in texts]
         sentences = list(map_ordered(_speak, jobs_list, jobs=jobs, desc="stream speech", unit="sentence",
-                                     progress=False))
+                                     progress=True))
     else:
         sentences = _clip_sentences(release, keywords, count, rng, sets)
 

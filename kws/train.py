@@ -100,7 +100,7 @@ def _demo_tree(language: str, out_root: Path, *, words: int, clips: int, speaker
         f"in {lang_dir} ...")
     try:
         synth_mswc(SynthMswcConfig(language=language, words=words, clips_per_word=clips, speakers=speakers, seed=seed,
-                                   include=include), out_root, jobs=jobs, progress=False)
+                                   include=include), out_root, jobs=jobs, progress=True)
     except ValueError as error:
         raise UserError(f"cannot build the demo corpus for {language}: {error}") from None
     return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus built in {lang_dir}")
