@@ -23,7 +23,7 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv
+.PHONY: help setup java voices test test-fast train-kws bench bench-quick clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -41,22 +41,25 @@ $(STAMP): pyproject.toml
 java:  ## make sure a Java runtime exists for Spark (installs Debian's headless JRE when missing)
 	@bash tools/ensure_java.sh
 
+voices:  ## the second synthesizer family: CMU Flite (Debian package; skipped with a note when it cannot be installed)
+	@bash tools/ensure_flite.sh
+
 # --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
 # is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
-test: setup java  ## run the whole test suite (what CI runs)
+test: setup java voices  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
-test-fast: setup  ## the tests that train nothing and start no Spark
+test-fast: setup voices  ## the tests that train nothing and start no Spark
 	$(PY) -m pytest -n $(JOBS) --dist loadscope -m "not slow" tests
 
-train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
+train-kws: setup voices  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
 
-bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cores)
+bench-quick: setup java voices  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
-bench: setup java  ## every benchmark at full size
+bench: setup java voices  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean-venv:  ## remove .venv

@@ -70,6 +70,10 @@ class TrainConfig:
     stream_minutes: float = 15.0  # each of the DEV and TEST streams (1 FA in 15 min is 4 FA/h)
     target_fa_per_hour: float = 0.5
     demo: DemoConfig = field(default_factory=DemoConfig)
+    # TTS-augmented few-shot (kws.synthetic_shots): renditions of each keyword by synthetic speakers of every
+    # synthesizer family that serves the language, beside the real shots; 0 = pure K-shot
+    synthetic_shots: int = 40
+    pronounce: tuple[tuple[str, str], ...] = ()  # (keyword, text to synthesize instead of its spelling)
     seed: int = 0
 
 
@@ -297,8 +301,14 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     negatives = None
     if config.negative_speech_s > 0:
         negatives = running_speech(release, keywords, config.negative_speech_s, seed=config.seed, jobs=jobs)
+    from kws.synthetic_shots import keyword_renditions
+
+    synthetic, synthetic_note = keyword_renditions(keywords, config.language, config.synthetic_shots,
+                                                   seed=config.seed, pronounce=dict(config.pronounce),
+                                                   cache_dir=data_root / "cache" / "voices")
+    say(synthetic_note)
     try:
-        trained = train_fewshot(embedding.encoder, release, fewshot_config,
+        trained = train_fewshot(embedding.encoder, release, fewshot_config, synthetic_audio=synthetic,
                                 unknown_trees=[t for l, t in sorted(trees.items()) if l != release.language],
                                 noise=noise, cache_dir=cache_dir, jobs=jobs, verbose=verbose,
                                 negative_audio=negatives)
@@ -361,6 +371,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     synthetic = target.synthetic or embedding_synthetic
     report = {
         "language": config.language, "keywords": list(keywords), "labels": list(labels), "shots": config.shots,
+        "synthetic_shots": synthetic_note,
         "data": {"target": str(release.root), "origin": target.origin, "synthetic": target.synthetic,
                  "embedding_synthetic": embedding_synthetic, "embedding_trees": {l: str(t.root) for l, t in trees.items()}},
         "embedding": {"path": str(embedding.path), "origin": embedding_origin, **{
@@ -445,9 +456,28 @@ def _main(args: argparse.Namespace) -> int:
     config = TrainConfig(language=args.lang.strip(), keywords=keywords, shots=args.shots, data=args.data,
                          embedding_data=args.embedding_data, seed=args.seed, fine_tune_layers=args.fine_tune,
                          stream_minutes=args.stream_minutes, embedding=embedding,
-                         embedding_languages=tuple(args.embedding_langs.split(",")))
+                         embedding_languages=tuple(args.embedding_langs.split(",")),
+                         synthetic_shots=args.synthetic_shots, pronounce=_pronunciations(args.pronounce, keywords))
     run_train(config, out=args.out, data_root=args.data_root, models_root=args.models_root, jobs=args.jobs)
     return 0
+
+
+def _pronunciations(items: list[str] | None, keywords: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """--pronounce items: "keyword=text to synthesize", or just the text when there is one keyword."""
+    out = []
+    for item in items or []:
+        if "=" in item:
+            word, text = (part.strip() for part in item.split("=", 1))
+        elif len(keywords) == 1:
+            word, text = keywords[0], item.strip()
+        else:
+            raise UserError(f"--pronounce {item!r}: with several keywords write KEYWORD=TEXT")
+        if keywords and word not in keywords:
+            raise UserError(f"--pronounce {item!r}: {word!r} is not one of the keywords ({', '.join(keywords)})")
+        if not text:
+            raise UserError(f"--pronounce {item!r}: empty text")
+        out.append((word, text))
+    return tuple(out)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -470,6 +500,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--fine-tune", type=int, default=-1, metavar="N",
                         help="fine-tune the embedding with the shots: -1 every layer (default), N the last N weight "
                              "layers, 0 none (frozen embedding, only the head trains, as in the paper)")
+    parser.add_argument("--synthetic-shots", type=int, default=40, metavar="N",
+                        help="renditions of each keyword by synthetic speakers of every synthesizer family serving "
+                             "the language, added to the real shots (default 40; 0 = pure K-shot)")
+    parser.add_argument("--pronounce", nargs="+", metavar="KEYWORD=TEXT",
+                        help="how the synthesizers should say a keyword (its spelling otherwise), e.g. "
+                             "--pronounce \"okugema=o ku ge ma\"")
     parser.add_argument("--stream-minutes", type=float, default=15.0, help="minutes of each evaluation stream")
     parser.add_argument("--out", help="model folder (default models/kws-<lang>)")
     parser.add_argument("--data-root", default="data", help="where corpora and caches live (default data)")
