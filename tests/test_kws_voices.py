@@ -98,6 +98,7 @@ def test_real_speech_tree_is_speaker_disjoint_and_its_stream_pads_with_noise_onl
     assert 800 < real.stream.duration_s < 1000 and len(real.stream.occurrences) > 30
 
 
+@pytest.mark.slow
 def test_augmentation_workers_give_the_same_batches_as_one_process():
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal((40, 16000)) * 2000).astype(np.int16)
