@@ -430,6 +430,7 @@ def _batch_features(audio: "tf.Tensor", starts: "tf.Tensor", frontend: FrontendC
 
     frames, clip = frontend.frames, frontend.clip_samples
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: nothing for AutoGraph to convert (and it warned)
     def one(pair) -> tf.Tensor:
         row, start = pair
         # two static-length branches (the op's shape inference needs a static input length)
@@ -473,6 +474,7 @@ def train_dataset(augmenter: Augmenter, indices: np.ndarray, labels: np.ndarray,
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(indices) // batch_size)))
     frontend, config = augmenter.frontend, augmenter.config
 
+    @tf.autograph.experimental.do_not_convert
     def to_features(audio, starts, y, batch_seed):
         x = _batch_features(audio, starts, frontend)
         if spec_augment and (config.spec_time_masks or config.spec_freq_masks):
