@@ -56,9 +56,13 @@ class AugmentWorkers:
     """Ordered, bounded-lookahead map of augmentation jobs over worker processes (started on first use,
     kept for every later epoch, stopped when this object goes away)."""
 
-    def __init__(self, augmenter: "Augmenter", *, jobs: int | None = None, ahead_per_job: int = 3) -> None:
+    def __init__(self, augmenter: "Augmenter", *, jobs: int | None = None, ahead_per_job: int = 3,
+                 min_batches: int = 32) -> None:
         self.augmenter = augmenter
         self.jobs = default_jobs() if jobs is None else max(1, int(jobs))
+        # starting workers (imports, a copy of the clip pool each) costs seconds: a short pass with no pool
+        # running yet is made here (the batches are the same either way)
+        self.min_batches = min_batches
         self.ahead = max(2, self.jobs * ahead_per_job)
         self._executor: ProcessPoolExecutor | None = None
 
@@ -74,7 +78,8 @@ class AugmentWorkers:
     def map(self, jobs: Iterable[tuple[np.ndarray, tuple[int, int, int]]]
             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(audio int16 [B, samples], front-end start per row) for each (indices, (seed, epoch, first))."""
-        if self.jobs == 1:
+        jobs = list(jobs)
+        if self.jobs == 1 or (self._executor is None and len(jobs) < self.min_batches):
             for indices, (seed, epoch, first) in jobs:
                 yield self.augmenter.audio(indices, batch_rng(seed, epoch, first))
             return

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from corpus.voices import VoiceError, backend, backends_for, render, skipped_lines
+from kws.augment_workers import AugmentWorkers
 from kws.data import AudioPool, Augmenter, AugmentConfig, ClipRef, make_noise_bank, train_dataset
 from kws.streams import StreamConfig
 from kws.synthetic_shots import keyword_renditions, synthetic_shots
@@ -105,12 +106,13 @@ def test_augmentation_workers_give_the_same_batches_as_one_process():
     refs = tuple(ClipRef(language="x", link=str(i), word=f"w{i % 4}", speaker="s", set="TRAIN") for i in range(40))
     augmenter = Augmenter(AudioPool(refs=refs, audio=audio), make_noise_bank(seed=0, seconds=2.0),
                           AugmentConfig(speed_prob=0.5, tempo_prob=0.5, neighbor_prob=0.5, free_shift_prob=0.5))
-    indices, labels = np.arange(40), np.arange(40) % 4
-
-    def epochs(jobs):
-        dataset = train_dataset(augmenter, indices, labels, batch_size=8, seed=4, jobs=jobs)
-        return [[x.numpy() for x, _ in dataset] for _ in range(2)]
-
-    here, pooled = epochs(1), epochs(2)
-    assert all(np.array_equal(a, b) for e1, e2 in zip(here, pooled) for a, b in zip(e1, e2))
-    assert not np.array_equal(here[0][0], here[1][0])  # each epoch draws fresh augmentation
+    jobs = [(np.arange(first, first + 8), (4, epoch, first)) for epoch in range(2) for first in range(0, 40, 8)]
+    here = list(AugmentWorkers(augmenter, jobs=1).map(jobs))
+    workers = AugmentWorkers(augmenter, jobs=2, min_batches=1)
+    pooled = list(workers.map(jobs))
+    workers.close()
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(here, pooled))
+    assert not np.array_equal(here[0][0], here[5][0])  # each epoch draws fresh augmentation
+    dataset = train_dataset(augmenter, np.arange(40), np.arange(40) % 4, batch_size=8, seed=4)
+    first, second = [x.numpy() for x, _ in dataset], [x.numpy() for x, _ in dataset]
+    assert len(first) == 5 and not np.array_equal(first[0], second[0])
