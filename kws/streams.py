@@ -217,7 +217,8 @@ def make_stream(release: MswcRelease | None, keywords: Sequence[str], noise: Noi
     rng = np.random.default_rng([config.seed, 0x57AE])
     clips = list(clips) if clips is not None else keyword_clips(release, keywords, sets=sets)
     if not clips:
-        raise ValueError(f"no held-out clips of {list(keywords)} to put into a stream")
+        where = f" in {release.root}" if release is not None else ""
+        raise ValueError(f"no held-out clips of {list(keywords)}{where} to put into a stream")
     order = rng.permutation(len(clips))
     language = language or release.language
     filler = config.filler
