@@ -27,7 +27,7 @@ ITEMS ?=
 TPS_OUT ?= data/tps
 TPS_LANG ?= en
 
-.PHONY: help setup java sctk flite arm-tools test test-fast train-kws build-tps train-asr eval-wer firmware-host \
+.PHONY: help setup java sctk flite voices arm-tools test test-fast train-kws build-tps train-asr eval-wer firmware-host \
 	bench bench-quick clean-venv
 
 help:  ## list the targets
@@ -46,21 +46,23 @@ $(STAMP): pyproject.toml
 java:  ## make sure a Java runtime exists for Spark (installs Debian's headless JRE when missing)
 	@bash tools/ensure_java.sh
 
-flite:  ## make sure Debian flite is installed (bench/asr.py's held-out synthesizer)
+flite:  ## CMU Flite, the second synthesizer family (Debian package; skipped with a note when it cannot be installed)
 	@bash tools/ensure_flite.sh
+
+voices: flite  ## every synthesizer family the voice backends use beyond espeak-ng (today: flite)
 
 sctk:  ## make sure NIST sclite (Debian sctk) is installed: the WER tests compare against it
 	@bash tools/ensure_sctk.sh
 
 # --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
 # is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
-test: setup java sctk arm-tools  ## run the whole test suite (what CI runs)
+test: setup java sctk voices arm-tools  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
-test-fast: setup sctk  ## the tests that train nothing and start no Spark
+test-fast: setup sctk voices  ## the tests that train nothing and start no Spark
 	$(PY) -m pytest -n $(JOBS) --dist loadscope -m "not slow" tests
 
-train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
+train-kws: setup voices  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [SHOTS=5] [DATA=dir]
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
 

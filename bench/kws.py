@@ -27,6 +27,20 @@ Protocol (all data generated here, speakers split TRAIN/DEV/TEST by corpus.split
   TEST-speaker accuracy;
 - `int8_acc_drop`: float minus int8 (LiteRT reference kernels) accuracy in points of the deployable
   few-shot model on its held-out clips; `model_bytes_int8`, `arena_bytes` of that model.
+- held-out synthesizer (`heldout_synth_*`): the deployable keywords in a stream made entirely by Flite
+  (keywords by 24 Flite speakers, running English speech by Flite, the same noise), a family training
+  never used; pure K-shot (the deployable model above) and TTS-augmented (plus `synthetic_shots` espeak-ng
+  renditions a keyword: Flite stays held out), FRR at 1 and 0.5 FA/h. Everything here is synthetic.
+- real speech (`real_*`, REAL recordings from `../shared/real_speech`; skipped when absent): Speech Commands
+  down / yes / stop, 5 shots from TRAIN speakers, tested on every clip of the other (TEST) speakers with
+  their other words as unknown (`real_5shot_f1`, mean keyword F1; per keyword too); and a stream of those
+  TEST clips spliced into the 79 real sentences (each once, 0.2 h), padded with noise only (never
+  synthetic speech) to `real_stream_negative_hours`; pure K-shot and TTS-augmented (espeak-ng + Flite).
+  The embedding and the unknown/negative training material are synthetic; the shots and tests are real.
+- `train_kws_first_run_s`: `python -m kws train --lang lg` on a cold cache (demo corpora, embedding,
+  few-shot model, streams) in a subprocess, wall seconds, with its CPU seconds (user + system, all
+  processes, counted in a cgroup where possible) and `train_kws_sys_fraction`; --quick runs it smaller
+  (embedding on en + sw for 2 epochs, 2 fine-tuning epochs, 1-min streams).
 """
 
 from __future__ import annotations
@@ -55,11 +69,12 @@ def sizes(quick: bool) -> dict:
         # a smoke run of every code path (<= 5 min): too little data and training for meaningful quality figures
         return dict(languages=EMBEDDING_LANGUAGES[:3], words=34, clips=12, eval_words=8, eval_clips=16,
                     epochs=12, closed_clips=24, closed_epochs=8, stream_minutes=10.0, augmentations=20,
-                    unknown_clips=300, negative_s=120.0, fine_tune_epochs=3, stream_voices=12)
+                    unknown_clips=300, negative_s=120.0, fine_tune_epochs=3, stream_voices=12, synthetic_shots=12,
+                    real_negative_s=900.0)
     # closed set: 120 clips a word (Speech Commands style: many examples per word); 40 gave TEST accuracy 0.67
     return dict(languages=EMBEDDING_LANGUAGES, words=40, clips=30, eval_words=22, eval_clips=40, epochs=40,
                 closed_clips=120, closed_epochs=30, stream_minutes=62.0, augmentations=40, unknown_clips=600,
-                negative_s=240.0, fine_tune_epochs=10, stream_voices=60)
+                negative_s=240.0, fine_tune_epochs=10, stream_voices=60, synthetic_shots=40, real_negative_s=3600.0)
 
 
 def build_data(work: Path, s: dict, seed: int) -> dict:
@@ -133,14 +148,17 @@ def _heldout_figures(metrics: dict, keywords: tuple[str, ...]) -> dict:
     return {"deployable_heldout_macro_f1": metrics["macro_f1"], "deployable_keyword_recall": round(float(recall), 4)}
 
 
-def deployable_model(encoder, tree, config, data: dict, noise, negatives: np.ndarray, cache: Path):
+def deployable_model(encoder, tree, config, data: dict, noise, negatives: np.ndarray, cache: Path, *,
+                     synthetic: dict | None = None):
     """(few-shot model, its int8 TFLite bytes): unknown words from the target tree and the embedding's other
-    languages (same-language trees cannot share a pool) plus windows of running speech."""
+    languages (same-language trees cannot share a pool) plus windows of running speech; `synthetic`:
+    TTS renditions of the keywords added to the shots."""
     from export.quantize import to_int8_tflite
     from kws.fewshot import train_fewshot
 
     trained = train_fewshot(encoder, tree, config, unknown_trees=[t for l, t in data["embedding"].items() if l != SEEN],
-                            noise=noise, cache_dir=cache, verbose=False, negative_audio=negatives)
+                            noise=noise, cache_dir=cache, verbose=False, negative_audio=negatives,
+                            synthetic_audio=synthetic)
     return trained, to_int8_tflite(trained.model, trained.representative)
 
 
@@ -161,6 +179,180 @@ def stream_figures(tflite: bytes, labels: tuple[str, ...], stream) -> dict:
                 frr_per_keyword_at_1fa_per_h=frr_by_label(scores, times_ms, stream.occurrences, streaming,
                                                           threshold=point.threshold),
                 frr_at_5fa_per_h=round(frr_at(curve, 5.0), 4), frr_at_20fa_per_h=round(frr_at(curve, 20.0), 4))
+
+
+def frr_at_half(tflite: bytes, labels: tuple[str, ...], stream) -> dict:
+    """stream_figures plus FRR at 0.5 FA/h."""
+    from kws.evaluate import frr_at, frr_fa_curve
+    from kws.features import features_int8
+    from kws.streaming import StreamingConfig, sliding_windows
+    from export.quantize import LiteRtModel
+
+    figures = stream_figures(tflite, labels, stream)
+    streaming = StreamingConfig(labels=labels)
+    windows, ends = sliding_windows(features_int8(stream.audio), streaming)
+    scores = LiteRtModel(tflite, reference=False).scores(windows)
+    curve = frr_fa_curve(scores, streaming.window_time_ms(ends), stream.occurrences, stream.duration_s, streaming)
+    return {**figures, "frr_at_0_5fa_per_h": round(frr_at(curve, 0.5), 4)}
+
+
+def heldout_synth(encoder, tree, deployable, data, noise, negatives, cache, work: Path, s: dict, seed: int,
+                  pure_tflite: bytes, labels) -> dict:
+    """Deployable keywords in a stream made by Flite alone: pure K-shot vs espeak-augmented."""
+    from corpus.voices import backends_for
+    from kws.data import make_noise_bank
+    from kws.streams import StreamConfig
+    from kws.synthetic_shots import keyword_renditions
+    from kws.voice_streams import family_stream
+
+    if "flite" not in [b.family for b in backends_for("en")]:
+        return {"heldout_synth_skipped": "flite is not installed (make voices)"}
+    keywords = deployable.keywords
+    stream = family_stream("en", keywords, "flite", make_noise_bank(seed=seed + 101, babble_languages=("es",)),
+                           StreamConfig(duration_s=s["stream_minutes"] * 60, seed=seed + 9), cache_dir=work / "voices")
+    pure = frr_at_half(pure_tflite, labels, stream)
+    synthetic, note = keyword_renditions(keywords, "en", s["synthetic_shots"], seed=seed, families=("espeak",),
+                                         cache_dir=work / "voices")
+    trained, tflite = deployable_model(encoder, tree, deployable, data, noise, negatives, cache, synthetic=synthetic)
+    augmented = frr_at_half(tflite, trained.labels, stream)
+    from kws.evaluate import negative_hours
+    return {"heldout_synth_family": "flite (trained: espeak-ng)", "heldout_synth_frr_at_1fa_per_h": pure["frr_at_1fa_per_h"],
+            "heldout_synth_frr_at_0_5fa_per_h": pure["frr_at_0_5fa_per_h"],
+            "heldout_synth_frr_at_1fa_per_h_augmented": augmented["frr_at_1fa_per_h"],
+            "heldout_synth_frr_at_0_5fa_per_h_augmented": augmented["frr_at_0_5fa_per_h"],
+            "heldout_synth_frr_at_5fa_per_h": pure["frr_at_5fa_per_h"],
+            "heldout_synth_frr_at_5fa_per_h_augmented": augmented["frr_at_5fa_per_h"],
+            "heldout_synth_negative_hours": round(negative_hours(stream.duration_s, stream.occurrences), 3),
+            "heldout_synth_keywords": len(stream.occurrences), "heldout_synth_augmentation": note}
+
+
+def real_figures(encoder, data, deployable, noise, negatives, cache, work: Path, s: dict, seed: int) -> dict:
+    """The real-speech protocol (module docstring): pure 5-shot and TTS-augmented, clips and stream."""
+    from export.quantize import to_int8_tflite
+    from kws.data import make_noise_bank
+    from kws.evaluate import negative_hours
+    from kws.fewshot import evaluate_model, evaluation_set, train_fewshot
+    from kws.real_speech import REAL_KEYWORDS, real_keyword_tree, real_speech_root, real_stream
+    from kws.synthetic_shots import keyword_renditions
+
+    root = real_speech_root()
+    if root is None:
+        return {"real_skipped": "../shared/real_speech is absent"}
+    tree = real_keyword_tree(root, work / "real", REAL_KEYWORDS, shots=5, seed=seed)
+    config = replace(deployable, keywords=REAL_KEYWORDS)
+    stream_noise = make_noise_bank(seed=seed + 303, babble_languages=("es",))
+    real = real_stream(root, tree, REAL_KEYWORDS, stream_noise, negative_s=s["real_negative_s"], seed=seed + 5)
+    eval_x, eval_y, _ = evaluation_set(tree, REAL_KEYWORDS, noise, cache_dir=cache, sets=("TEST",), seed=seed)
+    synthetic, note = keyword_renditions(REAL_KEYWORDS, "en", s["synthetic_shots"], seed=seed,
+                                         cache_dir=work / "voices")
+    out = {"real_keywords": list(REAL_KEYWORDS), "real_augmentation": note,
+           "real_test_clips": int(np.sum(eval_y >= 2)),
+           "real_stream_negative_hours": round(negative_hours(real.stream.duration_s, real.stream.occurrences), 3),
+           "real_stream_speech_hours": round(real.speech_s / 3600, 3), "real_stream_keywords": len(real.stream.occurrences),
+           "real_stream_keyword_clips": real.keyword_clips}
+    for suffix, extra in (("", None), ("_augmented", synthetic)):
+        trained = train_fewshot(encoder, tree, config, unknown_trees=[t for l, t in data["embedding"].items()
+                                                                      if l != "en"],
+                                noise=noise, cache_dir=cache, verbose=False, negative_audio=negatives,
+                                synthetic_audio=extra)
+        metrics = evaluate_model(trained.model, eval_x, eval_y, trained.labels)
+        per_keyword = {k: round(metrics["per_class"][k]["f1"], 4) for k in REAL_KEYWORDS}
+        tflite = to_int8_tflite(trained.model, trained.representative)
+        stream = frr_at_half(tflite, trained.labels, real.stream)
+        out.update({f"real_5shot_f1{suffix}": round(float(np.mean(list(per_keyword.values()))), 4),
+                    f"real_f1_per_keyword{suffix}": per_keyword,
+                    f"real_stream_frr_at_1fa_per_h{suffix}": stream["frr_at_1fa_per_h"],
+                    f"real_stream_frr_at_5fa_per_h{suffix}": stream["frr_at_5fa_per_h"]})
+    return out
+
+
+class CpuMeter:
+    """CPU seconds (user, system) of a subprocess and every process it starts. A process pool's workers are
+    children of multiprocessing's fork server, which nobody waits for, so getrusage(RUSAGE_CHILDREN) misses
+    them: a fresh cgroup (v2 cpu.stat, or v1 cpuacct; needs root) counts everything; without one, the
+    rusage figures are a lower bound and `exact` says so."""
+
+    def __init__(self) -> None:
+        import resource
+
+        self.group, self.version = None, 0
+        for base, version in ((Path("/sys/fs/cgroup/cpuacct"), 1), (Path("/sys/fs/cgroup"), 2)):
+            probe = base / ("cpuacct.usage" if version == 1 else "cgroup.controllers")
+            if not probe.exists():
+                continue
+            try:
+                group = base / f"foundspeech-bench-{os.getpid()}"
+                group.mkdir(exist_ok=True)
+                self.group, self.version = group, version
+                break
+            except OSError:
+                continue
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def enter(self) -> None:  # preexec_fn: runs in the child before exec
+        if self.group is not None:
+            (self.group / "cgroup.procs").write_text(str(os.getpid()))
+
+    def read(self) -> tuple[float, float, bool]:
+        import resource
+
+        try:
+            if self.version == 1:
+                stat = dict(line.split() for line in (self.group / "cpuacct.stat").read_text().splitlines())
+                ticks = os.sysconf("SC_CLK_TCK")
+                total = int((self.group / "cpuacct.usage").read_text()) / 1e9
+                user, system = int(stat["user"]) / ticks, int(stat["system"]) / ticks
+                share = system / max(1e-9, user + system)  # the split is tick-sampled; the total is exact
+                return total * (1 - share), total * share, True
+            if self.version == 2:
+                stat = dict(line.split() for line in (self.group / "cpu.stat").read_text().splitlines())
+                return int(stat["user_usec"]) / 1e6, int(stat["system_usec"]) / 1e6, True
+        except (OSError, KeyError, ValueError):
+            pass
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return after.ru_utime - self.before.ru_utime, after.ru_stime - self.before.ru_stime, False
+
+    def close(self) -> None:
+        if self.group is not None:
+            try:
+                self.group.rmdir()
+            except OSError:
+                pass
+
+
+def _stage_seconds(report: Path) -> dict:
+    import json
+
+    return json.loads(report.read_text()).get("seconds", {}) if report.exists() else {}
+
+
+def first_run(work: Path, quick: bool) -> dict:
+    """`python -m kws train --lang lg` on a cold cache, in a subprocess: wall and CPU seconds (all processes)."""
+    import subprocess
+    import time
+
+    root = work / "first_run"
+    command = [sys.executable, "-m", "kws", "train", "--lang", "lg", "--data-root", str(root / "data"),
+               "--models-root", str(root / "models"), "--out", str(root / "out")]
+    if quick:
+        command += ["--embedding-langs", "en,sw", "--embedding-epochs", "2", "--fine-tune-epochs", "2",
+                    "--stream-minutes", "1"]
+    meter = CpuMeter()
+    try:
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True,
+                              preexec_fn=meter.enter)
+        wall = time.perf_counter() - start
+        user, system, exact = meter.read()
+    finally:
+        meter.close()
+    if done.returncode != 0:
+        raise RuntimeError(f"kws train failed: {done.stderr[-2000:]}")
+    return {"train_kws_first_run_s": round(wall, 1), "train_kws_cpu_s": round(user + system, 1),
+            "train_kws_sys_fraction": round(system / max(1e-9, user + system), 3),
+            "train_kws_cpu_counted": "every process (cgroup)" if exact else "waited-for processes only (lower bound)",
+            "train_kws_stages_s": _stage_seconds(root / "out" / "report.json"),
+            "train_kws_first_run_settings": "quick (embedding on en+sw, 2 epochs; 2 fine-tune epochs; 1-min streams)" if quick else "default"}
 
 
 def main() -> None:
@@ -239,6 +431,13 @@ def main() -> None:
             many_figures = stream_figures(tflite_many, trained_many.labels, stream)
         figures.update(many_shot_shots=many, frr_at_1fa_per_h_many_shot=many_figures["frr_at_1fa_per_h"],
                        frr_at_20fa_per_h_many_shot=many_figures["frr_at_20fa_per_h"])
+        with timed(seconds, "heldout_synth"):
+            figures.update(heldout_synth(encoder, tree, deployable, data, noise, negatives, cache, work, s,
+                                         args.seed, tflite, trained.labels))
+        with timed(seconds, "real_speech"):
+            figures.update(real_figures(encoder, data, deployable, noise, negatives, cache, work, s, args.seed))
+        with timed(seconds, "first_run"):
+            figures.update(first_run(work, args.quick))
         with timed(seconds, "closed_set"):
             closed = data["closed"]
             words = tuple(closed_set_words(closed, 10))
@@ -256,6 +455,19 @@ def main() -> None:
                f"(goal 0.95); int8 drop "
                f"{figures['int8_acc_drop']:.2f} points; {figures['model_bytes_int8']:,} B model, "
                f"~{figures['arena_bytes']:,} B arena; {sum(seconds.values()) / 60:.1f} min")
+    summary += (f" | held-out synthesizer (SYNTHETIC, Flite stream, trained on espeak-ng): FRR at 1 FA/h "
+                f"{figures.get('heldout_synth_frr_at_1fa_per_h', float('nan')):.3f} pure / "
+                f"{figures.get('heldout_synth_frr_at_1fa_per_h_augmented', float('nan')):.3f} augmented (goal 0.05)"
+                f" | REAL speech (Speech Commands shots and tests; synthetic embedding): 5-shot F1 "
+                f"{figures.get('real_5shot_f1', float('nan')):.3f} pure / "
+                f"{figures.get('real_5shot_f1_augmented', float('nan')):.3f} augmented (goal 0.80); real stream FRR "
+                f"at 1 FA/h {figures.get('real_stream_frr_at_1fa_per_h', float('nan')):.3f} / "
+                f"{figures.get('real_stream_frr_at_1fa_per_h_augmented', float('nan')):.3f} (goal 0.10) over "
+                f"{figures.get('real_stream_negative_hours', 0):.2f} h ({figures.get('real_stream_speech_hours', 0):.2f}"
+                f" h real speech, the rest noise)"
+                f" | make train-kws first run: {figures['train_kws_first_run_s']:.0f} s wall, "
+                f"{figures['train_kws_cpu_s']:.0f} CPU s, sys {figures['train_kws_sys_fraction']:.2f} "
+                f"({figures['train_kws_first_run_settings']}; goal 720 s)")
     emit("kws", figures, summary)
 
 

@@ -77,7 +77,7 @@ def train_closed_set(release: MswcRelease, config: ClosedSetConfig, *, noise: No
     indices = np.concatenate([targets, chosen_unknown, np.full(n_silence, SILENCE_INDEX)])
     y = np.concatenate([label_of[targets], np.ones(n_unknown, np.int64), np.zeros(n_silence, np.int64)])
     augmenter = Augmenter(pool, noise, config.augment, context_pool=train)
-    dataset = train_dataset(augmenter, indices, y, batch_size=config.fit.batch_size, seed=config.seed)
+    dataset = train_dataset(augmenter, indices, y, batch_size=config.fit.batch_size, seed=config.seed, jobs=jobs)
 
     def held_out(split: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
         ids = by_set[split]

@@ -167,9 +167,11 @@ class NoiseBank:
 
     def segment(self, kind: int, start: int, length: int) -> np.ndarray:
         signal = self.signals[kind]
-        reps = (start % len(signal) + length) // len(signal) + 1
         start = start % len(signal)
-        return np.tile(signal, reps)[start:start + length] if reps > 1 else signal[start:start + length]
+        if start + length <= len(signal):
+            return signal[start:start + length]
+        # wraps around: index modulo the length (tiling the whole signal cost megabytes per row)
+        return signal[(start + np.arange(length)) % len(signal)]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -351,10 +353,14 @@ class Augmenter:
             low, high = -spans[:, 0] - overhang, n - spans[:, 1] + overhang
             shifts[free] = np.minimum(low, high) + (rng.random(int(free.sum())) *
                                                    (np.abs(high - low) + 1)).astype(np.int64)
-        if np.any(shifts != 0):
-            source = np.arange(n)[None, :] - shifts[:, None]
-            valid = (source >= 0) & (source < n)
-            clips = np.where(valid, np.take_along_axis(clips, np.clip(source, 0, n - 1), axis=1), 0.0)
+        for row in np.flatnonzero(shifts):  # row slices: no [B, n] index arrays per batch
+            shift = int(shifts[row])
+            moved = np.zeros(n, np.float32)
+            if 0 < shift < n:
+                moved[shift:] = clips[row, :n - shift]
+            elif -n < shift < 0:
+                moved[:n + shift] = clips[row, -shift:]
+            clips[row] = moved
         if config.neighbor_prob > 0 and len(self.context_pool):
             self._add_neighbors(clips, np.flatnonzero(real & (rng.random(b) < config.neighbor_prob)), rng)
         # context: other speech or silence before the clip
@@ -424,6 +430,7 @@ def _batch_features(audio: "tf.Tensor", starts: "tf.Tensor", frontend: FrontendC
 
     frames, clip = frontend.frames, frontend.clip_samples
 
+    @tf.autograph.experimental.do_not_convert  # plain graph code: nothing for AutoGraph to convert (and it warned)
     def one(pair) -> tf.Tensor:
         row, start = pair
         # two static-length branches (the op's shape inference needs a static input length)
@@ -435,25 +442,30 @@ def _batch_features(audio: "tf.Tensor", starts: "tf.Tensor", frontend: FrontendC
 
 
 def train_dataset(augmenter: Augmenter, indices: np.ndarray, labels: np.ndarray, *, batch_size: int, seed: int,
-                  spec_augment: bool = True, shuffle: bool = True) -> "tf.data.Dataset":
-    """One epoch per iteration (Keras iterates it once per epoch); each epoch draws fresh augmentation
-    from a generator seeded by (seed, epoch), so a run is reproducible."""
+                  spec_augment: bool = True, shuffle: bool = True, jobs: int | None = None) -> "tf.data.Dataset":
+    """One epoch per iteration (Keras iterates it once per epoch); each epoch draws fresh augmentation,
+    each batch from a generator seeded by (seed, epoch, batch position), so a run is reproducible. The
+    augmentation runs on `jobs` worker processes (kws.augment_workers; default all cores, 1 = here)."""
     import tensorflow as tf
+
+    from kws.augment_workers import AugmentWorkers
 
     indices, labels = np.asarray(indices), np.asarray(labels)
     if len(indices) != len(labels):
         raise ValueError("indices and labels differ in length")
     epoch_counter = [0]
     length = augmenter.length
+    workers = AugmentWorkers(augmenter, jobs=jobs)
 
     def batches():
         epoch = epoch_counter[0]
         epoch_counter[0] += 1
         rng = np.random.default_rng([seed, epoch, 0xDA7A])
         order = rng.permutation(len(indices)) if shuffle else np.arange(len(indices))
-        for first in range(0, len(order), batch_size):
+        firsts = range(0, len(order), batch_size)
+        made = workers.map((indices[order[first:first + batch_size]], (seed, epoch, first)) for first in firsts)
+        for first, (audio, starts) in zip(firsts, made):
             chosen = order[first:first + batch_size]
-            audio, starts = augmenter.audio(indices[chosen], rng)
             yield audio, starts, labels[chosen].astype(np.int32), np.array([seed, epoch * 100003 + first], np.int64)
 
     dataset = tf.data.Dataset.from_generator(batches, output_signature=(
@@ -462,6 +474,7 @@ def train_dataset(augmenter: Augmenter, indices: np.ndarray, labels: np.ndarray,
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(-(-len(indices) // batch_size)))
     frontend, config = augmenter.frontend, augmenter.config
 
+    @tf.autograph.experimental.do_not_convert
     def to_features(audio, starts, y, batch_seed):
         x = _batch_features(audio, starts, frontend)
         if spec_augment and (config.spec_time_masks or config.spec_freq_masks):

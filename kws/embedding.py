@@ -150,7 +150,8 @@ def train_embedding(trees: dict[str, MswcRelease], config: EmbeddingConfig, out:
     indices = np.concatenate([train_idx, np.full(silences, SILENCE_INDEX)])
     labels = np.concatenate([label_of[train_idx], np.zeros(silences, np.int64)])
     augmenter = Augmenter(pool, noise, config.augment, context_pool=train_idx)
-    dataset = train_dataset(augmenter, indices, labels, batch_size=config.fit.batch_size, seed=config.seed)
+    dataset = train_dataset(augmenter, indices, labels, batch_size=config.fit.batch_size, seed=config.seed,
+                            jobs=jobs)
     dev_x = np.concatenate([clip_features(pool, dev_idx, cache_dir=cache_dir),
                             silence_features(noise, max(1, len(dev_idx) // 50), seed=config.seed + 7)])
     dev_y = np.concatenate([label_of[dev_idx], np.zeros(len(dev_x) - len(dev_idx), np.int64)])

@@ -177,11 +177,11 @@ def _round_robin(groups: dict, count: int, rng: np.random.Generator) -> list[Cli
 
 
 def augmented_features(augmenter: Augmenter, indices: np.ndarray, *, seed: int, spec_augment: bool = True,
-                       batch_size: int = 128) -> np.ndarray:
+                       batch_size: int = 128, jobs: int | None = None) -> np.ndarray:
     """One augmented version of each example, as float features (the training pipeline's own path)."""
     labels = np.zeros(len(indices), np.int64)
     dataset = train_dataset(augmenter, indices, labels, batch_size=batch_size, seed=seed, spec_augment=spec_augment,
-                            shuffle=False)
+                            shuffle=False, jobs=jobs)
     parts = [x.numpy() for x, _ in dataset]
     return np.concatenate(parts) if parts else np.zeros((0, *augmenter.frontend.shape), np.float32)
 
@@ -236,11 +236,30 @@ def _with_negative_windows(pool: AudioPool, audio: np.ndarray, count: int, seed:
     return extended, np.arange(len(pool), len(extended), dtype=np.int64)
 
 
+def _with_synthetic(pool: AudioPool, synthetic: dict[str, np.ndarray], config: FewShotConfig
+                    ) -> tuple[AudioPool, dict[str, np.ndarray]]:
+    """The pool plus the synthetic renditions of the keywords (ids tts/<keyword>/<n>)."""
+    refs, arrays, rows, position = list(pool.refs), [pool.audio], {}, len(pool)
+    for keyword in config.keywords:
+        audio = np.asarray(synthetic.get(keyword, np.zeros((0, pool.audio.shape[1]), np.int16)), np.int16)
+        if audio.ndim != 2 or (len(audio) and audio.shape[1] != pool.audio.shape[1]):
+            raise DataError(f"synthetic clips of {keyword!r} must be int16 [N, {pool.audio.shape[1]}], got {audio.shape}")
+        refs += [ClipRef(language="tts", link=f"{keyword}/{n}", word=keyword, speaker=f"tts{n}", set="TRAIN")
+                 for n in range(len(audio))]
+        arrays.append(audio)
+        rows[keyword] = np.arange(position, position + len(audio), dtype=np.int64)
+        position += len(audio)
+    return AudioPool(refs=tuple(refs), audio=np.concatenate(arrays), failures=pool.failures), rows
+
+
 def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknown_trees: Sequence[MswcRelease] = (),
                   noise: NoiseBank, cache_dir=None, jobs: int | None = None, verbose: bool = True,
-                  pool: AudioPool | None = None, negative_audio: np.ndarray | None = None) -> FewShotModel:
+                  pool: AudioPool | None = None, negative_audio: np.ndarray | None = None,
+                  synthetic_audio: dict[str, np.ndarray] | None = None) -> FewShotModel:
     """Train a few-shot model on top of `encoder` (features -> embedding vector). `negative_audio`: running
-    speech without the keywords (kws.streams.running_speech); windows of it join the unknown class."""
+    speech without the keywords (kws.streams.running_speech); windows of it join the unknown class.
+    `synthetic_audio`: keyword -> int16 [N, clip] synthetic renditions (kws.synthetic_shots), added to the
+    real shots: together they get as many augmented examples as the real shots, which keep theirs."""
     import keras
 
     started = time.perf_counter()
@@ -268,6 +287,14 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
         for ref in shots[keyword]:
             index += [by_id[ref.id]] * config.augmentations_per_shot
             label += [2 + k] * config.augmentations_per_shot
+    if synthetic_audio:
+        pool, synthetic_index = _with_synthetic(pool, synthetic_audio, config)
+        for k, keyword in enumerate(config.keywords):
+            rows = synthetic_index.get(keyword, np.zeros(0, np.int64))
+            if len(rows):
+                copies = max(1, int(round(config.shots * config.augmentations_per_shot / len(rows))))
+                index += np.repeat(rows, copies).tolist()
+                label += [2 + k] * (len(rows) * copies)
     bank_idx = [by_id[r.id] for r in bank if r.id in by_id]
     if negative_audio is not None and config.negative_windows > 0:
         pool, negative_idx = _with_negative_windows(pool, negative_audio, config.negative_windows, config.seed)
@@ -276,7 +303,7 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
     label += [1] * len(bank_idx) + [0] * config.silence_examples
     index, label = np.array(index, np.int64), np.array(label, np.int64)
     augmenter = Augmenter(pool, noise, config.augment, context_pool=np.array(bank_idx, np.int64))
-    features = augmented_features(augmenter, index, seed=config.seed)
+    features = augmented_features(augmenter, index, seed=config.seed, jobs=jobs)
     vectors = encoder.predict(features, batch_size=256, verbose=0)
     head = _head(vectors.shape[1], len(labels))
     head.compile(optimizer=keras.optimizers.Adam(config.head_learning_rate),
@@ -299,7 +326,7 @@ def train_fewshot(encoder, target: MswcRelease, config: FewShotConfig, *, unknow
             layer.trainable = True
         balanced = balanced_indices(label, rng, weights=weights, per_class=config.fine_tune_per_class)
         dataset = train_dataset(augmenter, index[balanced], label[balanced], batch_size=config.fine_tune.batch_size,
-                                seed=config.seed + 1)
+                                seed=config.seed + 1, jobs=jobs)
         before = model.get_weights()
         head_history["fine_tune"] = fit(model, dataset, num_classes=len(labels),
                                         steps_per_epoch=-(-len(balanced) // config.fine_tune.batch_size),

@@ -201,7 +201,7 @@ def running_speech(release: MswcRelease, keywords: Sequence[str], seconds: float
         texts = _sentences_without(release.language, keywords, count, stable_seed("negative-text", seed))
         jobs_list = [(t, release.language, bank[int(rng.integers(len(bank)))]) for t in texts]
         sentences = list(map_ordered(_speak, jobs_list, jobs=jobs, desc="negative speech", unit="sentence",
-                                     progress=False))
+                                     progress=True))
     else:
         sentences = _clip_sentences(release, keywords, count, rng, sets)
     parts = []
@@ -210,26 +210,33 @@ def running_speech(release: MswcRelease, keywords: Sequence[str], seconds: float
     return np.concatenate(parts)[: int(seconds * RATE)]
 
 
-def make_stream(release: MswcRelease, keywords: Sequence[str], noise: NoiseBank, config: StreamConfig = StreamConfig(),
-                *, clips: Sequence[KeywordClip] | None = None, jobs: int | None = None,
-                sets: Sequence[str] = ("DEV", "TEST")) -> Stream:
-    """A stream of about `config.duration_s` with the keywords spliced in (see the module docstring)."""
+def make_stream(release: MswcRelease | None, keywords: Sequence[str], noise: NoiseBank,
+                config: StreamConfig = StreamConfig(), *, clips: Sequence[KeywordClip] | None = None,
+                jobs: int | None = None, sets: Sequence[str] = ("DEV", "TEST"),
+                sentences: Sequence[tuple[np.ndarray, list[tuple[float, float]]]] | None = None,
+                language: str | None = None) -> Stream:
+    """A stream of about `config.duration_s` with the keywords spliced in (see the module docstring).
+    `sentences` (audio, word times; times may be empty) replace the synthesized running speech, e.g. real
+    recordings or another synthesizer's (kws.voice_streams); then `release` may be None."""
     rng = np.random.default_rng([config.seed, 0x57AE])
     clips = list(clips) if clips is not None else keyword_clips(release, keywords, sets=sets)
     if not clips:
-        raise ValueError(f"no held-out clips of {list(keywords)} in {release.root} to put into a stream")
+        where = f" in {release.root}" if release is not None else ""
+        raise ValueError(f"no held-out clips of {list(keywords)}{where} to put into a stream")
     order = rng.permutation(len(clips))
-    language = release.language
+    language = language or release.language
     filler = config.filler
     if filler == "auto":
         filler = "sentences" if _can_synthesize(language) else "clips"
     count = int(config.duration_s / 2.5) + 10
-    if filler == "sentences":
+    if sentences is not None:
+        sentences, filler = list(sentences), "given"
+    elif filler == "sentences":
         bank = SpeakerBank(config.speakers, seed=stable_seed("stream-speakers", config.seed), prefix="strm")
         texts = _sentences_without(language, keywords, count, stable_seed("stream-text", config.seed))
         jobs_list = [(t, language, bank[int(rng.integers(len(bank)))]) for t in texts]
         sentences = list(map_ordered(_speak, jobs_list, jobs=jobs, desc="stream speech", unit="sentence",
-                                     progress=False))
+                                     progress=True))
     else:
         sentences = _clip_sentences(release, keywords, count, rng, sets)
 

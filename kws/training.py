@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = ["FitConfig", "fit", "balanced_indices", "predict_classes"]
 
@@ -60,9 +61,19 @@ def fit(model, train_dataset, *, num_classes: int, steps_per_epoch: int, config:
         validation_data = (validation[0], keras.utils.to_categorical(validation[1], num_classes))
 
     class EpochLog(keras.callbacks.Callback):
+        """A log line per epoch and one tqdm bar over every step of the run (rate and ETA)."""
+
         def __init__(self) -> None:
             super().__init__()
             self.start = time.perf_counter()
+            self.bar = tqdm(total=config.epochs * steps_per_epoch, desc=name, unit="batch", leave=False,
+                            disable=not verbose, dynamic_ncols=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
 
         def on_epoch_end(self, epoch, logs=None):
             if not verbose:
