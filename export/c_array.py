@@ -17,7 +17,7 @@ from string import Template
 from corpus.fsutil import atomic_write_text
 
 __all__ = ["TEMPLATES", "render", "c_bytes", "c_string", "write_model_sources", "write_settings_header",
-           "c_identifier"]
+           "c_identifier", "c_values", "frontend_values"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -60,20 +60,58 @@ def write_model_sources(tflite: bytes, out_dir: str | Path, *, symbol: str = "g_
     return paths
 
 
+def c_values(values, per_line: int = 12) -> str:
+    """Integers as the body of a C array initializer, `per_line` a line."""
+    flat = [int(v) for v in list(values)]
+    lines = []
+    for first in range(0, len(flat), per_line):
+        lines.append("    " + ", ".join(str(v) for v in flat[first:first + per_line]) + ",")
+    return "\n".join(lines)
+
+
+def frontend_values(frontend) -> dict[str, object]:
+    """Template values of every FrontendConfig field and of the front end's derived sizes."""
+    from dataclasses import fields
+
+    from export.c_frontend import frontend_tables
+
+    tables = frontend_tables(frontend)
+    values: dict[str, object] = {}
+    for f in fields(frontend):
+        value = getattr(frontend, f.name)
+        values[f.name] = int(value) if isinstance(value, bool) else (repr(float(value)) if isinstance(value, float)
+                                                                     else value)
+    values.update(
+        frames=frontend.frames, window_samples=tables.window_samples, stride_samples=tables.stride_samples,
+        fft_size=tables.fft_size, fft_factor_pairs=len(tables.fft_factors),
+        filterbank_start_index=tables.filterbank_start_index, filterbank_end_index=tables.filterbank_end_index,
+        filterbank_weights=len(tables.weights), even_smoothing_q14=tables.even_smoothing_q14,
+        odd_smoothing_q14=tables.odd_smoothing_q14, min_signal_remaining_q14=tables.min_signal_remaining_q14,
+        correction_bits=tables.correction_bits, pcan_snr_shift=tables.pcan_snr_shift,
+        pcan_lut_size=len(tables.pcan_gain_lut), log_lut_size=len(tables.log_lut))
+    return values
+
+
 def write_settings_header(out_dir: str | Path, *, streaming, input_scale: float, input_zero_point: int,
                           output_scale: float, output_zero_point: int, arena_bytes: int, arena_note: str,
-                          source: str = "model_int8.tflite") -> Path:
-    """`model_settings.h` from a kws.streaming.StreamingConfig and the int8 model's quantization."""
+                          source: str = "model_int8.tflite", generator: str = "c-array") -> Path:
+    """`model_settings.h` from a streaming configuration (kws.streaming.StreamingConfig or anything with its
+    fields) and the int8 model's quantization: every FrontendConfig field, the derived front-end sizes, the
+    RecognizeCommands parameters and the labels."""
     frontend = streaming.frontend
+    labels = tuple(streaming.labels)
+    reported = set(streaming.reported)
+    window_frames = getattr(streaming, "window_frames", frontend.frames)
     path = Path(out_dir) / "model_settings.h"
     atomic_write_text(path, render(
-        "model_settings.h.in", source=source, guard="MODEL_SETTINGS_H_", sample_rate_hz=frontend.sample_rate_hz,
-        window_ms=frontend.window_ms, stride_ms=frontend.stride_ms, channels=frontend.channels,
-        frames=frontend.frames, pcan=int(frontend.pcan), input_scale=f"{input_scale:.10g}",
+        "model_settings.h.in", source=source, generator=generator, guard="MODEL_SETTINGS_H_",
+        **frontend_values(frontend), input_scale=f"{input_scale:.10g}",
         input_zero_point=int(input_zero_point), output_scale=f"{output_scale:.10g}",
         output_zero_point=int(output_zero_point), arena_bytes=int(arena_bytes), arena_note=arena_note,
-        stride_frames=streaming.stride_frames, average_window_ms=streaming.average_window_ms,
-        detection_threshold=streaming.detection_threshold, suppression_ms=streaming.suppression_ms,
-        minimum_count=streaming.minimum_count, queue_capacity=streaming.queue_capacity(),
-        label_count=len(streaming.labels), labels=",\n".join(f"    {c_string(l)}" for l in streaming.labels)))
+        stride_frames=streaming.stride_frames, window_frames=window_frames,
+        average_window_ms=streaming.average_window_ms, detection_threshold=streaming.detection_threshold,
+        suppression_ms=streaming.suppression_ms, minimum_count=streaming.minimum_count,
+        queue_capacity=streaming.queue_capacity(), label_count=len(labels),
+        labels=",\n".join(f"    {c_string(l)}" for l in labels),
+        reported_mask=", ".join("1" if l in reported else "0" for l in labels)))
     return path
