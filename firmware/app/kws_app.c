@@ -9,8 +9,8 @@
 #include "ring_buffer.h"
 #include "serial_cmd.h"
 
-#define FRAME_SAMPLES (KWS_APP_SAMPLE_RATE_HZ / 50) /* 20 ms */
-#define MAX_EVENTS 4
+#define FRAME_SAMPLES KWS_APP_FRAME_SAMPLES
+#define MAX_EVENTS KWS_MAX_EVENTS(FRAME_SAMPLES)
 
 static int16_t g_ring_storage[KWS_APP_RING_SAMPLES];
 static kws_ring_t g_ring;
@@ -65,7 +65,7 @@ static void print_version(void) {
 
 void kws_app_print_stats(void) {
   kws_line_t line;
-  uint64_t audio_us = g_stats.frames * 20000u;
+  uint64_t audio_us = g_stats.frames * FRAME_SAMPLES * 1000000u / KWS_APP_SAMPLE_RATE_HZ;
   refresh_counters();
   kws_line_start(&line);
   kws_line_str(&line, "stats uptime_ms=");
@@ -94,11 +94,17 @@ static void handle_command(const kws_cmd_t *cmd) {
     case KWS_CMD_NONE:
       return;
     case KWS_CMD_THRESHOLD_SET:
+#ifdef KWS_ENGINE_HAS_SET_THRESHOLD
       if (kws_set_threshold(cmd->value) != 0) {
         print_text("error engine refused the threshold", 0);
         return;
       }
       g_stats.threshold = cmd->value;
+#else
+      /* This engine compiles the threshold in (KWS_DETECTION_THRESHOLD): say how to change it. */
+      print_text("error threshold is built in; rebuild: make flash MODEL=... THRESHOLD=N", 0);
+      return;
+#endif
       /* fall through: confirm the value in force */
     case KWS_CMD_THRESHOLD_GET:
       kws_line_start(&line);
@@ -119,19 +125,27 @@ static void handle_command(const kws_cmd_t *cmd) {
   }
 }
 
+/* The engine's event time is 32-bit milliseconds of the audio it was given; extend it to 64 bits with our
+ * own sample count (the event lies within the last frame or two) and add the audio dropped by overruns. */
+static uint64_t event_device_ms(int32_t engine_ms) {
+  uint64_t given_ms = samples_to_ms(g_consumed_samples);
+  uint64_t ms = (given_ms & ~(uint64_t)0xFFFFFFFFu) | (uint32_t)engine_ms;
+  if (ms > given_ms + 0x80000000u) ms -= 0x100000000u;
+  return ms + samples_to_ms(g_stats.dropped_samples);
+}
+
 static void report(const kws_event_t *event) {
   kws_line_t line;
-  int label = KWS_APP_EVENT_LABEL(event);
+  int label = (int)event->label_index;
   uint64_t device_ms;
   if (label < 0 || label >= KWS_APP_LABEL_COUNT) return;
-  /* the engine counts the samples it was given; add what was dropped to stay on the device clock */
-  device_ms = (uint64_t)KWS_APP_EVENT_TIME_MS(event) + samples_to_ms(g_stats.dropped_samples);
+  device_ms = event_device_ms(event->time_ms);
   kws_line_start(&line);
   kws_line_u64(&line, device_ms);
   kws_line_str(&line, " ");
   kws_line_str(&line, kKwsAppLabels[label]);
   kws_line_str(&line, " ");
-  kws_line_u64(&line, (uint64_t)KWS_APP_EVENT_SCORE(event));
+  kws_line_u64(&line, (uint64_t)event->score);
   write_line(&line);
   g_stats.detections++;
   kws_hal_led(kKwsAppColors[label][0], kKwsAppColors[label][1], kKwsAppColors[label][2]);
@@ -175,7 +189,7 @@ int kws_app_poll(void) {
   }
   while (kws_ring_read(&g_ring, frame, FRAME_SAMPLES)) {
     uint32_t start_us = kws_hal_time_us(), took_us;
-    int found = kws_push_audio(frame, FRAME_SAMPLES, events);
+    size_t found = kws_push_audio(frame, FRAME_SAMPLES, events);
     took_us = kws_hal_time_us() - start_us;
     g_stats.busy_us += took_us;
     if (took_us > g_stats.max_frame_us) g_stats.max_frame_us = took_us;
@@ -183,7 +197,7 @@ int kws_app_poll(void) {
     g_stats.frames++;
     frames++;
     refresh_counters();
-    for (int i = 0; i < found && i < MAX_EVENTS; ++i) report(&events[i]);
+    for (size_t i = 0; i < found; ++i) report(&events[i]);
   }
   refresh_counters();
   if (g_led_on && g_stats.captured_samples >= g_led_off_at_sample) {
