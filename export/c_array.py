@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from string import Template
 
+import numpy as np
+
 from corpus.fsutil import atomic_write_text
 
 __all__ = ["TEMPLATES", "render", "c_bytes", "c_string", "write_model_sources", "write_settings_header",
@@ -62,7 +64,7 @@ def write_model_sources(tflite: bytes, out_dir: str | Path, *, symbol: str = "g_
 
 def c_values(values, per_line: int = 12) -> str:
     """Integers as the body of a C array initializer, `per_line` a line."""
-    flat = [int(v) for v in list(values)]
+    flat = [int(v) for v in np.asarray(values).reshape(-1)]
     lines = []
     for first in range(0, len(flat), per_line):
         lines.append("    " + ", ".join(str(v) for v in flat[first:first + per_line]) + ",")

@@ -30,6 +30,9 @@ static int32_t rounding_divide_by_pot(int32_t x, int32_t exponent) {
 }
 
 /* LiteRT single rounding: (x * m + 2^(30 - shift)) >> (31 - shift) in 64 bits */
+#if defined(__GNUC__)
+__attribute__((unused))
+#endif
 static int32_t requantize_single(int32_t x, int32_t multiplier, int32_t shift) {
   const int32_t total_shift = 31 - shift;
   const int64_t round = (int64_t)1 << (total_shift - 1);
@@ -48,6 +51,12 @@ int32_t kws_requantize(int32_t x, int32_t multiplier, int32_t shift) {
 #else
   return requantize_single(x, multiplier, shift);
 #endif
+}
+
+/* Convolutions: LiteRT 2.3's reference CONV_2D / DEPTHWISE_CONV_2D kernels requantize with double
+ * rounding (measured against BUILTIN_REF on every element), as TFLM does: both modes round twice. */
+static int32_t requantize_conv(int32_t x, int32_t multiplier, int32_t shift) {
+  return requantize_double(x, multiplier, shift);
 }
 
 /* LiteRT 2.3's reference MEAN rescales with gemmlowp double rounding in either build (measured) */
@@ -114,7 +123,7 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
           }
         }
         if (bias) acc += bias[oc];
-        acc = kws_requantize(acc, multipliers[oc], shifts[oc]) + p->output_offset;
+        acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
         o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
       }
     }
@@ -144,7 +153,7 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
           }
         }
         if (bias) acc += bias[oc];
-        acc = kws_requantize(acc, multipliers[oc], shifts[oc]) + p->output_offset;
+        acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
         o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
       }
     }

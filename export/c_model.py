@@ -1,0 +1,456 @@
+"""The model compiler: an int8 .tflite -> C sources for `firmware/engine/` (no interpreter, no op registry).
+
+`compile_model(tflite, streaming, out_dir)` writes, from the templates in `export/templates/`:
+- `kws_model.c`: the layer sequence as plain calls into `kernels_int8.c`, weights, biases and per-channel
+  requantization multipliers as `const` arrays (flash), one static activation buffer with a static plan;
+- `model_settings.h`: every FrontendConfig field, derived front-end sizes, streaming parameters, labels;
+- `kws_frontend_tables.c`: the front end's tables (export.c_frontend).
+
+Requantization parameters are computed as LiteRT computes them (double arithmetic on float32 scales,
+`QuantizeMultiplier`); the C kernels then reproduce LiteRT's reference kernels bit for bit.
+
+The memory plan: each activation tensor is a buffer alive from the op that writes it (0 for the graph
+input) to the last op that reads it (the end, for the output). RESHAPE outputs share their input's bytes,
+and SOFTMAX / ADD write in place when their input dies there (the kernels are safe in place). Buffers
+(4-byte aligned) are placed largest first at the lowest offset free during their lifetime
+(export.arena.greedy_plan); the high-water mark is `arena_bytes`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from corpus.fsutil import atomic_write_text
+from export.arena import Buffer, greedy_plan
+from export.c_array import TEMPLATES, c_values, render, write_settings_header
+from export.c_frontend import frontend_tables
+from export.frontend import FrontendConfig
+
+__all__ = ["UnsupportedOpError", "CModel", "compile_model", "StreamingParams", "read_streaming_params",
+           "SUPPORTED_OPS", "quantize_multiplier"]
+
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MEAN", "SOFTMAX", "ADD",
+                 "RESHAPE")
+ALIGN = 4
+_IN_PLACE = {"SOFTMAX", "ADD"}
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+
+
+class UnsupportedOpError(ValueError):
+    """The model uses an operator (or a form of one) the C engine does not implement."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamingParams:
+    """The fields of kws.streaming.StreamingConfig the firmware needs (export may not import kws)."""
+    labels: tuple[str, ...]
+    average_window_ms: int = 1000
+    detection_threshold: int = 200
+    suppression_ms: int = 1500
+    minimum_count: int = 3
+    stride_frames: int = 1
+    window_frames: int = 49
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    report_labels: tuple[str, ...] = ()
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        return self.report_labels or tuple(self.labels[2:])
+
+    def queue_capacity(self) -> int:
+        return self.average_window_ms // (self.stride_frames * self.frontend.stride_ms) + 1
+
+
+def read_streaming_params(path: str | Path) -> StreamingParams:
+    from dataclasses import fields
+
+    from corpus.configs import from_jsonable, read_json
+
+    data = read_json(path)
+    names = {f.name for f in fields(StreamingParams)}
+    values = {k: v for k, v in data.items() if k in names and k != "frontend"}
+    values["labels"] = tuple(values["labels"])
+    values["report_labels"] = tuple(values.get("report_labels", ()))
+    frontend = from_jsonable(FrontendConfig, data["frontend"]) if "frontend" in data else FrontendConfig()
+    return StreamingParams(**values, frontend=frontend)
+
+
+# ------------------------------------------------------------------------------------- quantization maths
+
+def _round_away(x: float) -> int:
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier(real: float, *, single_rounding: bool = True) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = m * 2^shift / 2^31 with m in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real)
+    q = _round_away(fraction * (1 << 31))
+    if q == 1 << 31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if single_rounding and shift > 30:
+        return (1 << 31) - 1, 30
+    return q, shift
+
+
+def _activation_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
+    name = _ACTIVATIONS.get(int(code))
+    if name is None:
+        raise UnsupportedOpError(f"fused activation {code} is not supported")
+    quantize = lambda f: zero_point + _round_away(f / scale)  # noqa: E731
+    if name == "NONE":
+        return -128, 127
+    if name == "RELU":
+        return max(-128, quantize(0.0)), 127
+    if name == "RELU6":
+        return max(-128, quantize(0.0)), min(127, quantize(6.0))
+    return max(-128, quantize(-1.0)), min(127, quantize(1.0))
+
+
+def _same_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
+    effective = (filter_size - 1) * dilation + 1
+    return max(0, (out_size - 1) * stride + effective - in_size) // 2
+
+
+# ------------------------------------------------------------------------------------------ the graph
+
+@dataclass
+class _Tensor:
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    data: np.ndarray | None
+
+    @property
+    def scale(self) -> float:
+        return float(self.scales[0]) if self.scales else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points[0]) if self.zero_points else 0
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+
+@dataclass
+class _Op:
+    index: int
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+    options: object
+
+
+_NUMPY = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16, "INT64": np.int64,
+          "FLOAT32": np.float32}
+
+
+def _read_graph(data: bytes) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    if len(model.subgraphs) != 1:
+        raise UnsupportedOpError(f"model has {len(model.subgraphs)} subgraphs; the engine runs one")
+    graph = model.subgraphs[0]
+    tensors = []
+    for i, t in enumerate(graph.tensors):
+        dtype = flatbuffer_utils.type_to_name(t.type)
+        buffer = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(model.buffers) else None
+        raw = None
+        if buffer is not None and buffer.data is not None and len(buffer.data) > 0:
+            raw = np.frombuffer(bytes(np.asarray(buffer.data, np.uint8)), _NUMPY.get(dtype, np.uint8))
+        q = t.quantization
+        scales = tuple(float(s) for s in q.scale) if q is not None and q.scale is not None else ()
+        zeros = tuple(int(z) for z in q.zeroPoint) if q is not None and q.zeroPoint is not None else ()
+        name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
+        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
+        tensors.append(_Tensor(i, name, dtype, shape, scales, zeros, raw))
+    ops = []
+    for i, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        if code.customCode:
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            raise UnsupportedOpError(f"operator #{i} is the custom op {custom!r}; the C engine runs builtin ops only")
+        name = str(flatbuffer_utils.opcode_to_name(model, op.opcodeIndex))
+        inputs = [int(x) for x in (op.inputs if op.inputs is not None else ())]
+        outputs = [int(x) for x in (op.outputs if op.outputs is not None else ())]
+        ops.append(_Op(i, name, inputs, outputs, op.builtinOptions))
+    return tensors, ops, [int(x) for x in graph.inputs], [int(x) for x in graph.outputs]
+
+
+# ---------------------------------------------------------------------------------------- the compiler
+
+def _sections() -> dict[str, Template]:
+    text = (TEMPLATES / "kws_model_layers.c.in").read_text(encoding="utf-8")
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            current = line[3:].strip()
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return {k: Template("\n".join(v)) for k, v in sections.items()}
+
+
+def _nhwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    if len(shape) != 4 or shape[0] != 1:
+        raise UnsupportedOpError(f"expected a batch-1 NHWC tensor, got shape {list(shape)}")
+    return shape[1], shape[2], shape[3]
+
+
+@dataclass(frozen=True)
+class CModel:
+    paths: tuple[Path, ...]
+    arena_bytes: int
+    macs: int
+    ops: tuple[str, ...]
+    weight_bytes: int
+
+
+class _Compiler:
+    def __init__(self, tensors: list[_Tensor], ops: list[_Op]) -> None:
+        self.tensors, self.ops = tensors, ops
+        self.templates = _sections()
+        self.constants: list[str] = []
+        self.weight_bytes = 0
+        self.macs = 0
+
+    def const(self, name: str, ctype: str, values) -> str:
+        values = np.asarray(values).reshape(-1)
+        self.weight_bytes += values.size * {"int8_t": 1, "int32_t": 4, "int16_t": 2}[ctype]
+        self.constants.append(self.templates["const"].substitute(ctype=ctype, name=name, count=max(1, values.size),
+                                                                 values=c_values(values) if values.size else "    0,"))
+        return name
+
+    def requant(self, prefix: str, input_scale: float, filter_scales: tuple[float, ...], output_scale: float,
+                channels: int) -> None:
+        scales = filter_scales if len(filter_scales) > 1 else filter_scales * channels
+        pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in scales]
+        self.const(f"{prefix}_multipliers", "int32_t", [m for m, _ in pairs])
+        self.const(f"{prefix}_shifts", "int32_t", [s for _, s in pairs])
+
+    def bias(self, prefix: str, op: _Op) -> str:
+        if len(op.inputs) < 3 or op.inputs[2] < 0:
+            return "0"
+        tensor = self.tensors[op.inputs[2]]
+        if tensor.data is None or tensor.dtype != "INT32":
+            raise UnsupportedOpError(f"{op.name} #{op.index}: bias must be constant int32")
+        return self.const(f"{prefix}_bias", "int32_t", tensor.data)
+
+    def layer(self, op: _Op, offsets: dict[int, int]) -> str:
+        t_in, t_out = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
+        prefix = f"layer{op.index}"
+        base = dict(index=op.index, in_shape=list(t_in.shape), out_shape=list(t_out.shape), prefix=prefix,
+                    in_offset=offsets[t_in.index], out_offset=offsets[t_out.index], out_tensor=t_out.index,
+                    out_bytes=t_out.elements)
+        if t_out.dtype != "INT8" and op.name != "RESHAPE":
+            raise UnsupportedOpError(f"{op.name} #{op.index} writes {t_out.dtype}; the engine computes in int8")
+        o = op.options
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            t_f = self.tensors[op.inputs[1]]
+            if t_f.data is None:
+                raise UnsupportedOpError(f"{op.name} #{op.index}: filter must be constant")
+            in_h, in_w, in_c = _nhwc(t_in.shape)
+            out_h, out_w, out_c = _nhwc(t_out.shape)
+            _, f_h, f_w, _ = t_f.shape
+            dil_h, dil_w = int(o.dilationHFactor or 1), int(o.dilationWFactor or 1)
+            same = int(o.padding) == 0
+            pad_top = _same_padding(o.strideH, dil_h, in_h, f_h, out_h) if same else 0
+            pad_left = _same_padding(o.strideW, dil_w, in_w, f_w, out_w) if same else 0
+            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            if any(z != 0 for z in t_f.zero_points):
+                raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
+            self.const(f"{prefix}_filter", "int8_t", t_f.data)
+            self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
+            depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
+            if op.name == "DEPTHWISE_CONV_2D":
+                depth_multiplier = out_c // in_c
+                self.macs += out_h * out_w * out_c * f_h * f_w
+            else:
+                self.macs += out_h * out_w * out_c * f_h * f_w * in_c
+            return self.templates[op.name].substitute(
+                base, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
+                dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
+                input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
+                in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
+                bias=self.bias(prefix, op))
+        if op.name == "FULLY_CONNECTED":
+            t_f = self.tensors[op.inputs[1]]
+            if t_f.data is None or len(t_f.shape) != 2:
+                raise UnsupportedOpError(f"FULLY_CONNECTED #{op.index}: weights must be a constant 2-D tensor")
+            out_depth, in_depth = t_f.shape
+            if t_in.elements % in_depth:
+                raise UnsupportedOpError(f"FULLY_CONNECTED #{op.index}: input of {t_in.elements} values does not "
+                                         f"split into rows of {in_depth}")
+            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            self.const(f"{prefix}_filter", "int8_t", t_f.data)
+            per_channel = len(t_f.scales) > 1
+            self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_depth if per_channel else 1)
+            batches = t_in.elements // in_depth
+            self.macs += batches * in_depth * out_depth
+            return self.templates[op.name].substitute(
+                base, filter_shape=list(t_f.shape), input_offset=-t_in.zero_point, filter_offset=-t_f.zero_point,
+                output_offset=t_out.zero_point, act_min=act_min, act_max=act_max, per_channel=int(per_channel),
+                batches=batches, in_depth=in_depth, out_depth=out_depth, bias=self.bias(prefix, op))
+        if op.name == "MEAN":
+            axes = self.tensors[op.inputs[1]].data
+            in_h, in_w, in_c = _nhwc(t_in.shape)
+            if axes is None or sorted(int(a) for a in axes) != [1, 2]:
+                raise UnsupportedOpError(f"MEAN #{op.index}: only the mean over height and width (axes 1, 2) is "
+                                         f"supported, got axes {None if axes is None else axes.tolist()}")
+            multiplier, shift = quantize_multiplier(float(t_in.scale) / float(t_out.scale))
+            count = in_h * in_w
+            extra = min(count.bit_length() - 1, 32, 31 + shift)  # fold 1/count into the multiplier, as LiteRT
+            multiplier, shift = (multiplier << extra) // count, shift - extra
+            return self.templates[op.name].substitute(
+                base, input_zero_point=t_in.zero_point, output_zero_point=t_out.zero_point, multiplier=multiplier,
+                shift=shift, in_h=in_h, in_w=in_w, in_c=in_c)
+        if op.name == "AVERAGE_POOL_2D":
+            in_h, in_w, in_c = _nhwc(t_in.shape)
+            out_h, out_w, out_c = _nhwc(t_out.shape)
+            same = int(o.padding) == 0
+            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            if (t_in.scale, t_in.zero_point) != (t_out.scale, t_out.zero_point):
+                raise UnsupportedOpError(f"AVERAGE_POOL_2D #{op.index}: input and output quantization must match")
+            return self.templates[op.name].substitute(
+                base, stride_h=o.strideH, stride_w=o.strideW, filter_h=o.filterHeight, filter_w=o.filterWidth,
+                pad_top=_same_padding(o.strideH, 1, in_h, o.filterHeight, out_h) if same else 0,
+                pad_left=_same_padding(o.strideW, 1, in_w, o.filterWidth, out_w) if same else 0,
+                act_min=act_min, act_max=act_max, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w,
+                out_c=out_c)
+        if op.name == "SOFTMAX":
+            if (t_out.scale, t_out.zero_point) != (1 / 256, -128):
+                raise UnsupportedOpError(f"SOFTMAX #{op.index}: int8 output must have scale 1/256, zero point -128")
+            depth = t_in.shape[-1]
+            values = dict(base, beta=float(o.beta), rows=t_in.elements // depth, depth=depth)
+            for mode, max_real in (("single", (1 << 30) - 1.0), ("double", (1 << 31) - 1.0)):
+                real = min(float(o.beta) * float(t_in.scale) * (1 << (31 - 5)), max_real)
+                multiplier, left_shift = quantize_multiplier(real, single_rounding=mode == "single")
+                radius = math.floor(((1 << 5) - 1) * (1 << (31 - 5)) / (1 << left_shift))
+                values.update({f"{mode}_multiplier": multiplier, f"{mode}_left_shift": left_shift,
+                               f"{mode}_diff_min": -radius})
+            return self.templates[op.name].substitute(values)
+        if op.name == "ADD":
+            t_in2 = self.tensors[op.inputs[1]]
+            if t_in2.shape != t_in.shape or t_in2.data is not None:
+                raise UnsupportedOpError(f"ADD #{op.index}: only two activation tensors of the same shape "
+                                         f"(no broadcasting, no constants), got {list(t_in.shape)} + {list(t_in2.shape)}")
+            left_shift = 20
+            twice_max = 2 * max(float(t_in.scale), float(t_in2.scale))
+            m1, s1 = quantize_multiplier(float(t_in.scale) / twice_max)
+            m2, s2 = quantize_multiplier(float(t_in2.scale) / twice_max)
+            mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * float(t_out.scale)))
+            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            return self.templates[op.name].substitute(
+                base, in2_shape=list(t_in2.shape), in2_offset=offsets[t_in2.index], input1_offset=-t_in.zero_point,
+                input2_offset=-t_in2.zero_point, output_offset=t_out.zero_point, left_shift=left_shift,
+                input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2, input2_shift=s2, output_multiplier=mo,
+                output_shift=so, act_min=act_min, act_max=act_max, size=t_out.elements)
+        if op.name == "RESHAPE":
+            return self.templates[op.name].substitute(base)
+        raise UnsupportedOpError(f"operator #{op.index} {op.name} is not implemented by the C engine "
+                                 f"(it has: {', '.join(SUPPORTED_OPS)})")
+
+
+def _plan(tensors: list[_Tensor], ops: list[_Op], inputs: list[int], outputs: list[int]) -> tuple[dict[int, int], int]:
+    """Offsets of every activation tensor in the one buffer, and the buffer's size."""
+    activation = lambda t: tensors[t].data is None  # noqa: E731
+    parent: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while parent.get(t, t) != t:
+            t = parent[t]
+        return t
+
+    last_use: dict[int, int] = {}
+    for op in ops:
+        for t in op.inputs:
+            if t >= 0 and activation(t):
+                last_use[t] = op.index
+    first: dict[int, int] = {t: 0 for t in inputs}
+    last: dict[int, int] = {}
+    for op in ops:
+        for t in op.outputs:
+            first.setdefault(t, op.index)
+        source = op.inputs[0] if op.inputs else -1
+        if source >= 0 and activation(source):
+            same_size = tensors[source].elements == tensors[op.outputs[0]].elements
+            if op.name == "RESHAPE" or (op.name in _IN_PLACE and same_size and last_use.get(source) == op.index
+                                        and source not in outputs):
+                parent[op.outputs[0]] = find(source)
+    for t, start in first.items():
+        last[t] = max(last_use.get(t, start), len(ops) - 1 if t in outputs else start)
+    groups: dict[int, list[int]] = {}
+    for t in first:
+        groups.setdefault(find(t), []).append(t)
+    buffers, roots = [], []
+    for root, members in sorted(groups.items()):
+        size = max(tensors[t].elements for t in members)
+        buffers.append(Buffer(name=tensors[root].name, size=(size + ALIGN - 1) // ALIGN * ALIGN,
+                              first=min(first[t] for t in members), last=max(last[t] for t in members)))
+        roots.append(root)
+    placed, high = greedy_plan(buffers)
+    root_offset = dict(zip(roots, placed))
+    return {t: root_offset[find(t)] for t in first}, max(int(high), ALIGN)
+
+
+def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path, *,
+                  source: str = "model_int8.tflite") -> CModel:
+    tensors, ops, inputs, outputs = _read_graph(tflite)
+    unsupported = sorted({op.name for op in ops if op.name not in SUPPORTED_OPS})
+    if unsupported:
+        first = next(op for op in ops if op.name in unsupported)
+        raise UnsupportedOpError(f"the C engine has no kernel for {', '.join(unsupported)} (first: operator "
+                                 f"#{first.index}); it implements {', '.join(SUPPORTED_OPS)}")
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UnsupportedOpError("the engine runs models with one input and one output")
+    t_in, t_out = tensors[inputs[0]], tensors[outputs[0]]
+    frontend = streaming.frontend
+    if t_in.dtype != "INT8" or t_in.elements != frontend.frames * frontend.channels:
+        raise UnsupportedOpError(f"model input {t_in.name} is {t_in.dtype} {list(t_in.shape)}; the front end makes "
+                                 f"int8 {frontend.frames} x {frontend.channels}")
+    if t_out.dtype != "INT8" or t_out.elements != len(streaming.labels):
+        raise UnsupportedOpError(f"model output {t_out.name} is {t_out.dtype} {list(t_out.shape)}; expected int8 with "
+                                 f"one score per label ({len(streaming.labels)})")
+    offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
+    compiler = _Compiler(tensors, ops)
+    layers = [compiler.layer(op, offsets) for op in ops]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / "kws_model.c"
+    atomic_write_text(model_path, render(
+        "kws_model.c.in", source=source, sha256=hashlib.sha256(tflite).hexdigest(), op_count=len(ops),
+        ops=", ".join(op.name for op in ops), arena_bytes=arena_bytes, macs=compiler.macs,
+        input_elements=t_in.elements, constants="\n".join(compiler.constants), input_offset=offsets[t_in.index],
+        layers="\n".join(layers), output_offset=offsets[t_out.index]))
+    settings = write_settings_header(
+        out_dir, streaming=streaming, input_scale=t_in.scale, input_zero_point=t_in.zero_point,
+        output_scale=t_out.scale, output_zero_point=t_out.zero_point, arena_bytes=arena_bytes,
+        arena_note="static plan of `python -m export c-model` (one buffer, no interpreter)", source=source,
+        generator="c-model")
+    tables = frontend_tables(frontend)
+    tables_path = out_dir / "kws_frontend_tables.c"
+    atomic_write_text(tables_path, render(
+        "kws_frontend_tables.c.in", source=source, window=c_values(tables.window), twiddles=c_values(tables.twiddles),
+        super_twiddles=c_values(tables.super_twiddles), fft_factors=c_values(tables.fft_factors),
+        channel_starts=c_values(tables.channel_starts), channel_widths=c_values(tables.channel_widths),
+        weights=c_values(tables.weights), unweights=c_values(tables.unweights),
+        pcan_gain_lut=c_values(tables.pcan_gain_lut), log_lut=c_values(tables.log_lut)))
+    return CModel(paths=(model_path, settings, tables_path), arena_bytes=arena_bytes, macs=compiler.macs,
+                  ops=tuple(op.name for op in ops), weight_bytes=compiler.weight_bytes)
