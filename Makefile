@@ -23,7 +23,7 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv
+.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv firmware flash
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -58,6 +58,19 @@ bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cor
 
 bench: setup java  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# ---- Arduino Nano 33 BLE wake word (issue 16): the sketch of MODEL and the host simulator of the same sources
+MODEL ?= models/kws-$(KWS_LANG)
+PORT ?=
+THRESHOLD ?=
+SKETCH = build/nano33ble/$(notdir $(abspath $(MODEL)))
+
+firmware: setup  ## Nano 33 BLE sketch of MODEL in build/nano33ble/<name>/ and its host simulator [THRESHOLD=N]
+	$(PY) -m export firmware --model $(MODEL) --out $(SKETCH) --sim $(SKETCH)-host/kws_sim \
+		$(if $(THRESHOLD),--threshold $(THRESHOLD))
+
+flash: firmware  ## compile and upload it with arduino-cli: MODEL=models/kws-lg PORT=/dev/ttyACM0
+	@bash tools/flash_nano33ble.sh $(SKETCH) "$(PORT)"
 
 clean-venv:  ## remove .venv
 	rm -rf $(VENV)

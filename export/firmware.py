@@ -106,7 +106,7 @@ def _sketch_name(out: Path) -> str:
     name = out.resolve().name
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
         raise FirmwareError(f"{out}: Arduino needs the sketch folder's name to be a sketch name (letters, digits, "
-                            "'_', '-', '.'; 63 at most), e.g. build/firmware/kws-lg")
+                            "'_', '-', '.'; 63 at most), e.g. build/nano33ble/kws-lg")
     return name
 
 
@@ -199,8 +199,18 @@ def _main(args: argparse.Namespace) -> int:
     print(f"wrote {sketch.path}: sketch {sketch.ino.name} for {FQBN} (model {sketch.model_hash}, keywords "
           f"{', '.join(sketch.keywords)}, threshold {sketch.threshold}); flash with `make flash MODEL=... PORT=...` "
           f"or `arduino-cli compile --upload -p PORT {sketch.path}`")
+    paths = {"sketch": str(sketch.path), "sources": str(sketch.sources)}
+    if args.sim:
+        from export.firmware_build import BuildError, build_host_sim
+
+        try:
+            paths["sim"] = str(build_host_sim(sketch.path, args.sim))
+        except BuildError as error:
+            raise UserError(str(error)) from None
+        print(f"built the host simulator {args.sim}: `{args.sim} --wait <16-kHz mono WAV>` prints its pty, then "
+              f"`python -m kws monitor --port <pty>`")
     if args.json:
-        print(json.dumps({"sketch": str(sketch.path), "sources": str(sketch.sources)}))
+        print(json.dumps(paths))
     return 0
 
 
@@ -208,10 +218,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("firmware", help="render the Arduino Nano 33 BLE wake-word sketch of a model",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=__doc__ + "\nexample:\n  python -m export firmware --model models/kws-lg "
-                                             "--out build/firmware/kws-lg")
+                                             "--out build/nano33ble/kws-lg")
     p.add_argument("--model", required=True, help="model folder (model_int8.tflite, streaming.json, labels.txt)")
     p.add_argument("--out", required=True, help="sketch folder to write (its name becomes the sketch's name)")
     p.add_argument("--threshold", type=int, default=None, help="detection threshold 0..255 (default: the model's)")
     p.add_argument("--gain", type=int, default=20, help="PDM microphone gain 0..80 (default 20)")
+    p.add_argument("--sim", help="also build the host simulator (firmware/host/kws_sim.c) of these sources here")
     p.add_argument("--json", action="store_true", help="also print the paths as one JSON line")
     p.set_defaults(func=_main)

@@ -26,7 +26,7 @@ from pathlib import Path
 from corpus.cli import UserError
 
 __all__ = ["DETECTION_LINE", "MonitorResult", "parse_detection", "monitor", "read_truth", "score_detections",
-           "register"]
+           "python_detections", "register"]
 
 DETECTION_LINE = re.compile(r"^(\d+) (\S+) (\d+)$")
 
@@ -126,6 +126,22 @@ def score_detections(detections, occurrences, duration_s: float, *, offset_ms: i
     shifted = [replace(d, time_ms=d.time_ms - offset_ms) for d in detections]
     labels = sorted({o.label for o in occurrences} | {d.label for d in shifted})
     return match_detections(shifted, occurrences, duration_s, labels=labels)
+
+
+def python_detections(model_dir: str | Path, wav: str | Path, *, reference: bool = True) -> list:
+    """What the Python side finds in a file, as `python -m kws detect` does; with `reference` the int8 model
+    runs on LiteRT's reference kernels (the C engine is bit-exact with those; the default optimized kernels
+    can differ by one in a score now and then)."""
+    from corpus.audio import read_blocks
+    from kws.bundle import load_bundle
+    from kws.streaming import StreamingDetector
+
+    model = load_bundle(model_dir)
+    detector = StreamingDetector(model.scorer("int8", reference=reference), model.streaming)
+    found = []
+    for _, block in read_blocks(wav, block_s=30.0, sample_rate_hz=model.streaming.frontend.sample_rate_hz):
+        found.extend(detector.push_audio(block))
+    return found
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -126,12 +126,21 @@ static void handle_command(const kws_cmd_t *cmd) {
 }
 
 /* The engine's event time is 32-bit milliseconds of the audio it was given; extend it to 64 bits with our
- * own sample count (the event lies within the last frame or two) and add the audio dropped by overruns. */
+ * own count of samples given (the event lies within the last frame or two), then add the audio dropped
+ * by overruns before that point (the ring's drop marks), so times stay on the capture clock. */
+static uint64_t g_dropped_before_event;
+static uint32_t g_dropped_before_seen;
+
 static uint64_t event_device_ms(int32_t engine_ms) {
   uint64_t given_ms = samples_to_ms(g_consumed_samples);
   uint64_t ms = (given_ms & ~(uint64_t)0xFFFFFFFFu) | (uint32_t)engine_ms;
+  uint32_t position, dropped;
   if (ms > given_ms + 0x80000000u) ms -= 0x100000000u;
-  return ms + samples_to_ms(g_stats.dropped_samples);
+  position = (uint32_t)(ms * KWS_APP_SAMPLE_RATE_HZ / 1000u) - 1u; /* the window's last sample */
+  dropped = kws_ring_dropped_before(&g_ring, position);
+  g_dropped_before_event += (uint32_t)(dropped - g_dropped_before_seen);
+  g_dropped_before_seen = dropped;
+  return ms + samples_to_ms(g_dropped_before_event);
 }
 
 static void report(const kws_event_t *event) {
@@ -157,6 +166,8 @@ int kws_app_init(void) {
   memset(&g_stats, 0, sizeof(g_stats));
   g_consumed_samples = 0;
   g_dropped_seen = 0;
+  g_dropped_before_event = 0;
+  g_dropped_before_seen = 0;
   g_led_on = 0;
   kws_cmd_reader_init(&g_reader);
   kws_ring_init(&g_ring, g_ring_storage, KWS_APP_RING_SAMPLES);
@@ -170,7 +181,7 @@ int kws_app_init(void) {
   return 0;
 }
 
-void kws_app_audio_in(const int16_t *samples, size_t n) { kws_ring_write(&g_ring, samples, n); }
+int kws_app_audio_in(const int16_t *samples, size_t n) { return kws_ring_write(&g_ring, samples, n); }
 
 uint32_t kws_app_ring_free(void) { return g_ring.capacity - kws_ring_available(&g_ring); }
 
@@ -198,6 +209,7 @@ int kws_app_poll(void) {
     frames++;
     refresh_counters();
     for (size_t i = 0; i < found; ++i) report(&events[i]);
+    event_device_ms((int32_t)samples_to_ms(g_consumed_samples)); /* frees the drop marks read past */
   }
   refresh_counters();
   if (g_led_on && g_stats.captured_samples >= g_led_off_at_sample) {

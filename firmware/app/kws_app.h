@@ -28,8 +28,9 @@ typedef struct {
 /* Initialises engine and ring; prints the "ready" line. Returns 0, or -1 if the engine failed. */
 int kws_app_init(void);
 
-/* Producer (capture callback / interrupt): one block of mono int16 samples at the model's rate. */
-void kws_app_audio_in(const int16_t *samples, size_t n);
+/* Producer (capture callback / interrupt): one block of mono int16 samples at the model's rate.
+ * Returns 1, or 0 when the ring was full and the block was dropped (counted as an overrun). */
+int kws_app_audio_in(const int16_t *samples, size_t n);
 
 /* Consumer (main loop): handles serial input and every complete frame waiting. Returns frames processed. */
 int kws_app_poll(void);

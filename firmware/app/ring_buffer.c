@@ -12,6 +12,7 @@ int kws_ring_init(kws_ring_t *ring, int16_t *storage, uint32_t capacity) {
   ring->capacity = capacity;
   ring->head = ring->tail = 0;
   ring->overruns = ring->dropped = 0;
+  ring->marks_head = ring->marks_tail = ring->last_mark_position = 0;
   return 0;
 }
 
@@ -20,8 +21,16 @@ int kws_ring_write(kws_ring_t *ring, const int16_t *samples, size_t n) {
   uint32_t tail = LOAD_ACQUIRE(&ring->tail);
   uint32_t free_slots = ring->capacity - (head - tail);
   if (n > free_slots) {
+    uint32_t before = ring->dropped, mark = ring->marks_head;
+    /* the mark goes out before the total grows: a consumer that sees the new total also sees the mark */
+    if ((mark == 0 || ring->last_mark_position != head) && mark - LOAD_ACQUIRE(&ring->marks_tail) < KWS_RING_MARKS) {
+      ring->marks[mark % KWS_RING_MARKS].position = head;
+      ring->marks[mark % KWS_RING_MARKS].dropped_before = before;
+      ring->last_mark_position = head;
+      STORE_RELEASE(&ring->marks_head, mark + 1u);
+    }
+    STORE_RELEASE(&ring->dropped, before + (uint32_t)n);
     STORE_RELEASE(&ring->overruns, ring->overruns + 1u);
-    STORE_RELEASE(&ring->dropped, ring->dropped + (uint32_t)n);
     return 0;
   }
   uint32_t mask = ring->capacity - 1u;
@@ -46,6 +55,16 @@ int kws_ring_read(kws_ring_t *ring, int16_t *out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = ring->samples[(tail + (uint32_t)i) & mask];
   STORE_RELEASE(&ring->tail, tail + (uint32_t)n);
   return 1;
+}
+
+uint32_t kws_ring_dropped_before(kws_ring_t *ring, uint32_t position) {
+  uint32_t total = LOAD_ACQUIRE(&ring->dropped);
+  uint32_t tail = ring->marks_tail, head = LOAD_ACQUIRE(&ring->marks_head);
+  /* marks at or before `position` are drops before it: done with them */
+  while (tail != head && (int32_t)(ring->marks[tail % KWS_RING_MARKS].position - position) <= 0) ++tail;
+  STORE_RELEASE(&ring->marks_tail, tail);
+  /* the first drop after `position` knows the total before it; with none, every drop so far came before */
+  return tail != head ? ring->marks[tail % KWS_RING_MARKS].dropped_before : total;
 }
 
 uint32_t kws_ring_overruns(const kws_ring_t *ring) { return LOAD_RELAXED(&ring->overruns); }

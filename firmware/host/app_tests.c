@@ -47,6 +47,19 @@ static void test_ring_basics(void) {
   CHECK(kws_ring_write(&ring, in + 6, 2) == 1, "exact fit");
   CHECK(kws_ring_read(&ring, out, 8) == 1, "read full");
   CHECK(out[5] == 6 && out[6] == 7 && out[7] == 8, "order after overrun %d %d %d", out[5], out[6], out[7]);
+  /* drop marks: samples dropped before a given write position */
+  kws_ring_init(&ring, storage, 8);
+  kws_ring_write(&ring, in, 4);       /* positions 0..3 */
+  kws_ring_write(&ring, in, 8);       /* dropped (8) at position 4 */
+  kws_ring_write(&ring, in, 2);       /* positions 4..5 */
+  kws_ring_write(&ring, in, 5);       /* dropped (5) at position 6 */
+  kws_ring_write(&ring, in, 7);       /* dropped (7) at position 6 */
+  CHECK(kws_ring_read(&ring, out, 6) == 1, "read 6");
+  CHECK(kws_ring_dropped_before(&ring, 3) == 0, "before 3: %u", kws_ring_dropped_before(&ring, 3));
+  CHECK(kws_ring_dropped_before(&ring, 4) == 8, "before 4: %u", kws_ring_dropped_before(&ring, 4));
+  CHECK(kws_ring_dropped_before(&ring, 5) == 8, "before 5");
+  kws_ring_write(&ring, in, 2);       /* positions 6..7 */
+  CHECK(kws_ring_dropped_before(&ring, 6) == 20, "before 6: %u", kws_ring_dropped_before(&ring, 6));
 }
 
 /* Producer thread: blocks of consecutive sample numbers (mod 2^15) of varying sizes, as fast as it can,

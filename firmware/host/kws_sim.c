@@ -3,12 +3,12 @@
  * talks to it exactly as to a board.
  *
  *   kws_sim [--serial pty|stdio] [--pty-link PATH] [--wait] [--realtime] [--burst K] [--hold-s S]
- *           [--stats-at-end] [--verbose] file.wav
+ *           [--stats-at-end] [--dropped-log FILE] [--verbose] file.wav
  *
  * Audio is delivered in 256-sample blocks (the mbed PDM driver's 512-byte half buffers). By default a
  * block is delivered only when the ring has room (as fast as the host runs, no overruns); --realtime
  * paces delivery at 16 kHz; --burst K delivers K blocks between main-loop iterations whether or not they
- * fit (a processing stall: overruns are dropped and counted). --wait holds the audio back until the first
+ * fit (a processing stall: overruns are dropped and counted; --dropped-log lists the dropped blocks' indices). --wait holds the audio back until the first
  * byte arrives from the serial side (the monitor's greeting). After the file, the HAL prints
  * "end audio_ms=N" and keeps serving commands for --hold-s seconds (default 1). */
 #define _GNU_SOURCE
@@ -110,6 +110,7 @@ static void usage(void) {
 
 int main(int argc, char **argv) {
   const char *path = NULL, *serial = "pty", *link_path = NULL;
+  FILE *dropped_log = NULL;
   int wait = 0, realtime = 0, burst = 0, stats_at_end = 0;
   double hold_s = 1.0;
   for (int i = 1; i < argc; ++i) {
@@ -121,6 +122,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--hold-s") && i + 1 < argc) hold_s = atof(argv[++i]);
     else if (!strcmp(argv[i], "--verbose")) g_verbose = 1;
     else if (!strcmp(argv[i], "--stats-at-end")) stats_at_end = 1;
+    else if (!strcmp(argv[i], "--dropped-log") && i + 1 < argc) {
+      dropped_log = fopen(argv[++i], "w");
+      if (!dropped_log) { fprintf(stderr, "kws_sim: cannot write %s: %s\n", argv[i], strerror(errno)); return 2; }
+    }
     else if (argv[i][0] == '-' || path) usage();
     else path = argv[i];
   }
@@ -148,7 +153,7 @@ int main(int argc, char **argv) {
   if (wait && g_serial_in >= 0) wait_for_input();
 
   int16_t block[BLOCK_SAMPLES];
-  uint64_t delivered = 0, start_us = now_us();
+  uint64_t delivered = 0, start_us = now_us(), block_index = 0;
   size_t got;
   int in_burst = 0;
   while ((got = kws_wav_read(&wav, block, BLOCK_SAMPLES)) > 0) {
@@ -162,7 +167,8 @@ int main(int argc, char **argv) {
     } else if (burst == 0) {
       while (kws_app_ring_free() < got) kws_app_poll();
     }
-    kws_app_audio_in(block, got);
+    if (!kws_app_audio_in(block, got) && dropped_log) fprintf(dropped_log, "%llu\n", (unsigned long long)block_index);
+    block_index++;
     delivered += got;
     if (burst == 0 || ++in_burst >= burst) {
       in_burst = 0;
@@ -184,5 +190,6 @@ int main(int argc, char **argv) {
     usleep(2000);
   }
   kws_wav_close(&wav);
+  if (dropped_log) fclose(dropped_log);
   return 0;
 }
