@@ -241,6 +241,7 @@ def test_qemu_cortex_m4_prints_the_same_lines_within_the_memory_budget(built, tm
     assert memory.flash_bytes <= 256 * 1024 and memory.ram_bytes <= 96 * 1024, memory
 
 
+@pytest.mark.slow
 def test_firmware_cli_renders_a_sketch_and_refuses_bad_input(built, tmp_path):
     sketch = built["sketch"]
     assert sketch.ino.name == "kws-test.ino" and (sketch.path / "sketch.yaml").read_text().strip().endswith(
@@ -254,17 +255,21 @@ def test_firmware_cli_renders_a_sketch_and_refuses_bad_input(built, tmp_path):
     for name in ("kws_app.c", "ring_buffer.c", "kws_engine.c", "kws_model.c", "model_settings.h"):
         assert (sketch.sources / name).is_file(), name
 
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "export", "firmware", *map(str, args)], capture_output=True,
-                              text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    from export.firmware import FirmwareConfig, FirmwareError, render_firmware
 
-    result = run("--model", tmp_path / "nothing", "--out", tmp_path / "out")
+    result = subprocess.run([sys.executable, "-m", "export", "firmware", "--model", str(tmp_path / "nothing"),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and "no model folder" in result.stderr and "Traceback" not in result.stderr
-    result = run("--model", built["model"], "--out", tmp_path / "out", "--threshold", "300")
-    assert result.returncode == 2 and "0..255" in result.stderr
-    result = run("--model", built["model"], "--out", tmp_path / "bad name!")
-    assert result.returncode == 2 and "sketch" in result.stderr
-    result = run("--model", built["model"], "--out", tmp_path / "kws-low", "--threshold", "20")
-    assert result.returncode == 0, result.stderr
-    assert "KWS_DETECTION_THRESHOLD 20" in (tmp_path / "kws-low" / "src" / "kws" / "model_settings.h").read_text()
-    assert "akawuka, masiki" in result.stdout
+    with pytest.raises(FirmwareError, match="0..255"):
+        render_firmware(built["model"], tmp_path / "out", FirmwareConfig(threshold=300))
+    with pytest.raises(FirmwareError, match="sketch name"):
+        render_firmware(built["model"], tmp_path / "bad name!")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "model_int8.tflite").write_bytes(b"x")
+    (tmp_path / "broken" / "streaming.json").write_text("{")
+    with pytest.raises(FirmwareError, match="streaming.json: not a streaming config"):
+        render_firmware(tmp_path / "broken", tmp_path / "out")
+    low = render_firmware(built["model"], tmp_path / "kws-low", FirmwareConfig(threshold=20))
+    assert low.threshold == 20 and low.keywords == ("akawuka", "masiki")
+    assert "KWS_DETECTION_THRESHOLD 20" in (low.sources / "model_settings.h").read_text()
