@@ -23,7 +23,7 @@ KEYWORDS ?=
 SHOTS ?= 5
 DATA ?=
 
-.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv firmware flash
+.PHONY: help setup java test test-fast train-kws bench bench-quick clean-venv firmware-host arm-tools firmware flash
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -53,6 +53,13 @@ train-kws: setup  ## keyword spotter for LANG (default lg): [KEYWORDS="w1 w2"] [
 	$(PY) -m kws train --lang $(KWS_LANG) --shots $(SHOTS) \
 		$(if $(KEYWORDS),--keywords $(KEYWORDS)) $(if $(DATA),--data $(DATA))
 
+MODEL ?= models/kws-$(KWS_LANG)
+firmware-host: setup  ## C engine for MODEL (default models/kws-lg): build/firmware/<name>/kws_wav
+	$(PY) -m export c-model --model $(MODEL) --out build/firmware/$(notdir $(MODEL)) --build
+
+arm-tools:  ## arm-none-eabi-gcc, newlib and qemu-system-arm for the Cortex-M4 build (Debian packages)
+	@bash tools/ensure_arm.sh
+
 bench-quick: setup java  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
@@ -60,7 +67,6 @@ bench: setup java  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # ---- Arduino Nano 33 BLE wake word (issue 16): the sketch of MODEL and the host simulator of the same sources
-MODEL ?= models/kws-$(KWS_LANG)
 PORT ?=
 THRESHOLD ?=
 SKETCH = build/nano33ble/$(notdir $(abspath $(MODEL)))

@@ -13,9 +13,11 @@ What is computed, and how exact it is:
   + parsed builtin data + kernel op data per operator (~124 bytes), per-channel output multipliers and
   shifts of convolutions (8 bytes per output channel), and the interpreter's own structures (~256 B).
 
-`arena_bytes` is the sum, rounded up to 16. The firmware should allocate it plus a margin and read the
-real figure from `MicroInterpreter::arena_used_bytes()` (next issue); this module gives the number to
-start from and shows which tensors dominate.
+`arena_bytes` is the sum, rounded up to 16. Where the `tflite-micro` wheel is installed (the dev extra),
+`estimate_arena` replaces that sum by TFLM's own figure: `measure_tflm_arena` builds the model in TFLM's
+Python interpreter (its reference kernels, allocation recording) and reads the arena it allocated
+(head: the planned activations, tail: persistent data). The wheel runs on the 64-bit host, where TFLM's
+persistent structs are larger than on a 32-bit MCU, so the measured figure is an upper bound there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from export.flatbuffer import ModelInfo, read_tflite
 
-__all__ = ["ArenaEstimate", "estimate_arena", "greedy_plan", "Buffer"]
+__all__ = ["ArenaEstimate", "estimate_arena", "greedy_plan", "Buffer", "measure_tflm_arena"]
 
 ALIGNMENT = 16
 _TENSOR_BYTES = 12
@@ -78,14 +80,44 @@ class ArenaEstimate:
     largest: tuple[tuple[str, int], ...]  # the biggest activation buffers
     method: str = ("TFLM GreedyMemoryPlanner on the flatbuffer's tensor lifetimes (16-byte aligned) + estimated "
                    "scratch and persistent allocations; confirm with arena_used_bytes() on the device")
+    estimated_bytes: int = 0  # the estimate, also when arena_bytes is TFLM's measurement
 
     def as_dict(self) -> dict:
         return {"activations_bytes": self.activations_bytes, "scratch_bytes": self.scratch_bytes,
                 "persistent_bytes": self.persistent_bytes, "arena_bytes": self.arena_bytes,
-                "largest_buffers": [list(x) for x in self.largest], "method": self.method}
+                "largest_buffers": [list(x) for x in self.largest], "method": self.method,
+                "estimated_bytes": self.estimated_bytes}
 
 
-def estimate_arena(model: bytes | ModelInfo) -> ArenaEstimate:
+_MEASURE = r"""
+import re, sys
+from tflite_micro.python.tflite_micro import runtime
+interpreter = runtime.Interpreter.from_bytes(sys.stdin.buffer.read())
+sys.stdout.flush()
+interpreter.print_allocations()
+"""
+
+
+def measure_tflm_arena(model: bytes) -> dict | None:
+    """TFLM's arena for this model, measured by the `tflite-micro` wheel's interpreter (None without the wheel
+    or when TFLM cannot build the model): {"total": bytes, "head": bytes, "tail": bytes}."""
+    import importlib.util
+    import re
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("tflite_micro") is None:
+        return None
+    result = subprocess.run([sys.executable, "-c", _MEASURE], input=bytes(model), capture_output=True, timeout=120)
+    text = (result.stdout + result.stderr).decode("utf-8", "replace")
+    found = {k: re.search(rf"Arena allocation {k} (\d+) bytes", text) for k in ("total", "head", "tail")}
+    if result.returncode != 0 or not all(found.values()):
+        return None
+    return {k: int(m.group(1)) for k, m in found.items()}
+
+
+def estimate_arena(model: bytes | ModelInfo, *, measure: bool = True) -> ArenaEstimate:
+    """The estimate below; with `measure` and the tflite-micro wheel installed, arena_bytes is TFLM's own."""
     info = model if isinstance(model, ModelInfo) else read_tflite(model)
     last_op = len(info.ops) - 1
     first: dict[int, int] = {t: 0 for t in info.inputs}
@@ -120,5 +152,12 @@ def estimate_arena(model: bytes | ModelInfo) -> ArenaEstimate:
             persistent += 8 * (shape[-1] if shape else 1)
     largest = tuple(sorted(((b.name, b.size) for b in buffers), key=lambda x: -x[1])[:5])
     # scratch buffers are part of the plan (they share space with activations); report them apart too
+    estimated = _align(high + persistent)
+    measured = measure_tflm_arena(model) if measure and isinstance(model, (bytes, bytearray)) else None
+    if measured is not None:
+        return ArenaEstimate(activations_bytes=int(high), scratch_bytes=int(scratch), persistent_bytes=int(persistent),
+                             arena_bytes=measured["total"], largest=largest, estimated_bytes=estimated,
+                             method=("measured by TFLM (tflite-micro wheel, reference kernels, 64-bit host; head "
+                                     f"{measured['head']} + tail {measured['tail']} bytes)"))
     return ArenaEstimate(activations_bytes=int(high), scratch_bytes=int(scratch), persistent_bytes=int(persistent),
-                         arena_bytes=_align(high + persistent), largest=largest)
+                         arena_bytes=estimated, largest=largest, estimated_bytes=estimated)

@@ -113,8 +113,50 @@ def _inspect_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _c_model_main(args: argparse.Namespace) -> int:
+    _quiet()
+    from export.c_build import BuildError, build_host
+    from export.c_model import UnsupportedOpError, compile_model, read_streaming_params
+
+    model = Path(args.model)
+    tflite_path, streaming_path = model / "model_int8.tflite", model / "streaming.json"
+    for path in (tflite_path, streaming_path):
+        if not path.is_file():
+            raise UserError(f"{model}: not a model folder, {path.name} is missing")
+    try:
+        compiled = compile_model(tflite_path.read_bytes(), read_streaming_params(streaming_path), args.out,
+                                 source=str(tflite_path))
+    except (UnsupportedOpError, ValueError) as error:
+        raise UserError(f"{tflite_path}: {error}") from None
+    line = (f"wrote {', '.join(str(p) for p in compiled.paths)}: {len(compiled.ops)} layers, activation buffer "
+            f"{compiled.arena_bytes:,} bytes, weights {compiled.weight_bytes:,} bytes, {compiled.macs:,} MACs")
+    if args.build:
+        try:
+            line += f"; built {build_host(args.out, 'kws_wav', Path(args.out) / 'kws_wav')}"
+        except BuildError as error:
+            raise UserError(str(error)) from None
+    print(line)
+    return 0
+
+
+def _register_c_model(sub: argparse._SubParsersAction, formatter) -> None:
+    p = sub.add_parser("c-model", help="compile a model folder's int8 .tflite to C for firmware/engine",
+                       formatter_class=formatter,
+                       description="Layer calls over const weights and one statically planned activation buffer "
+                                   "(kws_model.c), model_settings.h (every front-end and streaming parameter) and "
+                                   "the front end's tables (kws_frontend_tables.c); bit-exact with LiteRT's "
+                                   "reference kernels. A model with an op the engine lacks is an error naming "
+                                   "it.\n\nexample:\n  python -m export c-model --model models/kws-lg --out "
+                                   "build/kws-lg --build\n  build/kws-lg/kws_wav models/kws-lg/example_stream.wav")
+    p.add_argument("--model", required=True, help="model folder (model_int8.tflite, streaming.json)")
+    p.add_argument("--out", required=True, help="folder for the generated C sources")
+    p.add_argument("--build", action="store_true", help="also build the host program OUT/kws_wav with gcc")
+    p.set_defaults(func=_c_model_main)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     formatter = argparse.RawDescriptionHelpFormatter
+    _register_c_model(sub, formatter)
     p = sub.add_parser("quantize", help="int8 post-training quantization of a model folder's Keras model",
                        formatter_class=formatter,
                        description="Full-integer int8 TFLite (int8 input/output, builtin ops only; a clear error "

@@ -99,7 +99,8 @@ def test_arena_estimate_of_a_real_model(tmp_path):
     assert largest <= arena.activations_bytes <= sum(t.nbytes + 16 for t in activations) + arena.scratch_bytes
     # DS-CNN keeps two feature maps alive: 25 x 20 x 16 int8 each
     assert arena.activations_bytes >= 2 * 25 * 20 * 16
-    assert arena.arena_bytes == pytest.approx(arena.activations_bytes + arena.persistent_bytes, abs=16)
+    assert arena.estimated_bytes == pytest.approx(arena.activations_bytes + arena.persistent_bytes, abs=16)
+    assert arena.arena_bytes >= arena.activations_bytes  # TFLM's measurement where the wheel is installed
 
 
 def test_c_sources_from_templates_compile(tmp_path):

@@ -79,7 +79,8 @@ int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset
     memcpy(&xv, x + i, 4);
     memcpy(&wv, w + i, 4);
     acc = __smlad(__sxtab16(offsets, xv), __sxtb16(wv), acc);
-    acc = __smlad(__sxtab16(offsets, __ror(xv, 8)), __sxtb16(__ror(wv, 8)), acc);
+    /* rotate by 8 to reach bytes 1 and 3 (the compiler folds it into SXTB16/SXTAB16's ROR #8) */
+    acc = __smlad(__sxtab16(offsets, (xv >> 8) | (xv << 24)), __sxtb16((wv >> 8) | (wv << 24)), acc);
   }
 #endif
   for (; i < n; ++i) acc += (int32_t)w[i] * ((int32_t)x[i] + x_offset);
