@@ -4,10 +4,12 @@
  *               line, delivered in 256-sample blocks whenever the ring has room (as kws_sim does);
  *   serial_out: the CMSDK UART0 (QEMU -serial stdio); no input;
  *   led:        none (recorded nowhere);
- *   time:       the CMSDK timer 0 at 25 MHz, i.e. 40 instructions a tick; kws_hal_time_us() returns
- *               instructions / 64, the microseconds a 64-MHz core would take at one instruction a cycle.
+ *   time:       the CMSDK timer 0 (25 MHz of virtual time), calibrated at start by a loop of 2,000,000
+ *               instructions (as firmware/m4 does); kws_hal_time_us() returns instructions / 64, the
+ *               microseconds a 64-MHz core would take at one instruction a cycle.
  * At the end of the audio it prints "end audio_ms=N" (as kws_sim), the app's stats line, and
- * "qemu instructions=N audio_ms=N stack_bytes=N" (all instructions of the run, for the duty cycle). */
+ * "qemu instructions=N audio_ms=N stack_bytes=N" (every instruction since the audio started, for the
+ * duty cycle). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +24,7 @@
 #define TIMER0_CTRL (*(volatile uint32_t *)0x40000000u)
 #define TIMER0_VALUE (*(volatile uint32_t *)0x40000004u)
 #define TIMER0_RELOAD (*(volatile uint32_t *)0x40000008u)
-#define INSTRUCTIONS_PER_TICK 40u /* 25-MHz timer, 1 instruction per ns */
+#define CALIBRATION_INSTRUCTIONS 2000000u
 #define BLOCK_SAMPLES 256
 
 uint32_t kws_stack_used_bytes(void);
@@ -66,6 +68,7 @@ void kws_hal_led(uint8_t red, uint8_t green, uint8_t blue) {
 
 static uint64_t g_ticks;
 static uint32_t g_last_value;
+static uint64_t g_calibration_ticks = 1;
 
 static uint64_t ticks_now(void) {
   uint32_t value = TIMER0_VALUE; /* counts down */
@@ -74,7 +77,16 @@ static uint64_t ticks_now(void) {
   return g_ticks;
 }
 
-uint32_t kws_hal_time_us(void) { return (uint32_t)(ticks_now() * INSTRUCTIONS_PER_TICK / 64u); }
+static uint64_t instructions_now(void) { return ticks_now() * CALIBRATION_INSTRUCTIONS / g_calibration_ticks; }
+
+uint32_t kws_hal_time_us(void) { return (uint32_t)(instructions_now() / 64u); }
+
+static void calibrate(void) { /* 1,000,000 x (subs, bne) */
+  uint64_t start = ticks_now();
+  uint32_t n = 1000000u;
+  __asm volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n) : : "cc");
+  g_calibration_ticks = ticks_now() - start;
+}
 
 int main(void) {
   static char cmdline[256];
@@ -86,6 +98,7 @@ int main(void) {
   TIMER0_VALUE = 0xFFFFFFFFu;
   g_last_value = 0xFFFFFFFFu;
   TIMER0_CTRL = 1u; /* enable, no interrupt */
+  calibrate();
   args[0] = (uint32_t)(uintptr_t)cmdline;
   args[1] = sizeof(cmdline);
   if (semihost(0x15, args) != 0) { /* SYS_GET_CMDLINE: "<program> <audio.raw>" */
@@ -111,7 +124,7 @@ int main(void) {
     return 2;
   }
   if (kws_app_init() != 0) return 3;
-  uint64_t samples = 0;
+  uint64_t samples = 0, start_instructions = instructions_now();
   for (;;) {
     args[0] = (uint32_t)handle;
     args[1] = (uint32_t)(uintptr_t)block;
@@ -135,7 +148,7 @@ int main(void) {
   kws_app_print_stats();
   kws_line_start(&line);
   kws_line_str(&line, "qemu instructions=");
-  kws_line_u64(&line, ticks_now() * INSTRUCTIONS_PER_TICK);
+  kws_line_u64(&line, instructions_now() - start_instructions);
   kws_line_str(&line, " audio_ms=");
   kws_line_u64(&line, samples * 1000u / 16000u);
   kws_line_str(&line, " stack_bytes=");
