@@ -4,7 +4,7 @@
 - `build_qemu`: the application for QEMU's mps2-an386 Cortex-M4 with arm-none-eabi-gcc (the flags of the
   Nano 33 BLE's nRF52840: Cortex-M4F, hard float), and `run_qemu` to play raw audio through it;
 - `arm_size`: flash and RAM of an ELF from arm-none-eabi-size (flash = text + data, RAM = data + bss, the
-  QEMU image's 16 KB stack included).
+  QEMU image's 8 KB stack reservation included; the HAL reports how much of it was used).
 
 Missing compilers are a clear `BuildError` saying what to install (`make firmware-tools` does it).
 """
