@@ -254,6 +254,14 @@ def test_firmware_cli_renders_a_sketch_and_refuses_bad_input(built, tmp_path):
     assert '"akawuka"' in config and "{0, 255, 0}" in config and "KWS_APP_THRESHOLD 60" in config
     for name in ("kws_app.c", "ring_buffer.c", "kws_engine.c", "kws_model.c", "model_settings.h"):
         assert (sketch.sources / name).is_file(), name
+    # The real arduino:mbed_nano core cannot be installed here: type-check the sketch's C++ against
+    # declarations of the core API it uses (firmware/nano33ble/api_check), as arduino-builder would compile it.
+    if shutil.which("arm-none-eabi-g++"):
+        for source in (sketch.ino, sketch.path / "hal_nano33ble.cpp"):
+            result = subprocess.run(["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-std=gnu++17", "-Wall",
+                                     "-Wextra", "-Werror", "-fsyntax-only", f"-I{ROOT / 'firmware/nano33ble/api_check'}",
+                                     "-include", "Arduino.h", "-x", "c++", str(source)], capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
 
     from export.firmware import FirmwareConfig, FirmwareError, render_firmware
 
