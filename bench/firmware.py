@@ -15,7 +15,7 @@ Figures (last line, JSON):
   stream's scores; end_to_end_identical: kws_wav lines == the Python StreamingDetector's (LiteRT reference
   kernels) on the stream; m4_equals_host: the Cortex-M4 build under QEMU writes the host's bytes
   (front end + every tensor), SIMD and portable;
-- arena_bytes (our static plan) vs tflm_arena_bytes (TFLM's interpreter in the tflite-micro wheel, same model);
+- arena_bytes (our static plan's buffer + kernel scratch) vs tflm_arena_bytes (TFLM's interpreter in the tflite-micro wheel, same model);
   flash_bytes / ram_bytes of engine + model for Cortex-M4 (arm-none-eabi-size, static; stack on top);
 - macs_per_inference; m4_instructions_per_inference / per MAC (SIMD and portable) and per front-end frame
   (QEMU -icount shift=0: one virtual ns per instruction, read from SysTick, calibrated by a known loop).
@@ -170,7 +170,8 @@ def main() -> None:
     tflite, labels = _deployable_model(args.model, args.seed)
     streaming = StreamingParams(labels=labels)
     compiled = compile_model(tflite, streaming, work / "gen")
-    figures.update(model_bytes_int8=len(tflite), macs_per_inference=compiled.macs, arena_bytes=compiled.arena_bytes,
+    figures.update(model_bytes_int8=len(tflite), macs_per_inference=compiled.macs, arena_bytes=compiled.ram_bytes,
+                   activation_buffer_bytes=compiled.arena_bytes, kernel_scratch_bytes=compiled.scratch_bytes,
                    engine_weight_bytes=compiled.weight_bytes)
 
     # ---- front end == TF op
@@ -272,7 +273,7 @@ def main() -> None:
     figures.update(flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"])
     tflm = measure_tflm_arena(tflite)
     figures.update(tflm_arena_bytes=tflm["total"] if tflm else None,
-                   arena_vs_tflm=round(compiled.arena_bytes / tflm["total"], 3) if tflm else None)
+                   arena_vs_tflm=round(compiled.ram_bytes / tflm["total"], 3) if tflm else None)
 
     # ---- host speed: the C model vs LiteRT on the same model and windows
     speed = build_host(work / "gen", "kws_speed", work / "kws_speed")
@@ -292,7 +293,7 @@ def main() -> None:
                    seconds=round(time.perf_counter() - start, 1))
     ok = all(figures[k] for k in ("frontend_bit_exact", "model_bit_exact", "recognize_identical", "end_to_end_identical",
                                   "m4_equals_host"))
-    summary = (f"firmware{' (quick)' if quick else ''}: bit-exact {'all' if ok else 'NOT all'}; arena {compiled.arena_bytes:,} B "
+    summary = (f"firmware{' (quick)' if quick else ''}: bit-exact {'all' if ok else 'NOT all'}; arena {compiled.ram_bytes:,} B "
                f"vs TFLM {figures['tflm_arena_bytes']:,} B; M4 flash {figures['flash_bytes']:,} B RAM {figures['ram_bytes']:,} B; "
                f"{figures['m4_instructions_per_mac_simd']} instr/MAC SIMD ({figures['m4_instructions_per_mac_portable']} "
                f"portable); duty {figures['duty_cycle_at_64mhz']:.0%} at 64 MHz; host {c_rate:.0f} inf/s = "

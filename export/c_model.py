@@ -38,7 +38,6 @@ __all__ = ["UnsupportedOpError", "CModel", "compile_model", "StreamingParams", "
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MEAN", "SOFTMAX", "ADD",
                  "RESHAPE")
 ALIGN = 4
-_IN_PLACE = {"SOFTMAX", "ADD"}
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
 
@@ -221,6 +220,25 @@ class CModel:
     macs: int
     ops: tuple[str, ...]
     weight_bytes: int
+    scratch_bytes: int = 0  # CONV_2D patch + in-place depthwise rows, outside the planned buffer
+
+    @property
+    def ram_bytes(self) -> int:
+        """Activation buffer + scratch: what compares with a TFLM arena."""
+        return self.arena_bytes + self.scratch_bytes
+
+
+def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
+    """CONV_2D weights in the engine's layout (kernels_int8.c): values k = (fy, fx, c) padded to a multiple of
+    4, output channels padded to a multiple of 4 (zeros); for each block of 4 channels and each group of 4
+    values, the 4 channels' 4 bytes one after the other."""
+    out_c = filter_ohwi.shape[0]
+    flat = filter_ohwi.reshape(out_c, -1)
+    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 3) // 4 * 4
+    padded = np.zeros((c_padded, k_padded), np.int8)
+    padded[:out_c, :flat.shape[1]] = flat
+    # [block, channel in block, group, value in group] -> [block, group, channel in block, value in group]
+    return padded.reshape(c_padded // 4, 4, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
 
 
 class _Compiler:
@@ -230,6 +248,8 @@ class _Compiler:
         self.constants: list[str] = []
         self.weight_bytes = 0
         self.macs = 0
+        self.patch_values = 0  # CONV_2D scratch
+        self.rows_bytes = 0  # in-place DEPTHWISE_CONV_2D scratch
 
     def const(self, name: str, ctype: str, values) -> str:
         values = np.asarray(values).reshape(-1)
@@ -276,16 +296,23 @@ class _Compiler:
             act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
-            self.const(f"{prefix}_filter", "int8_t", t_f.data)
+            self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
+                       if op.name == "CONV_2D" else t_f.data)
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
+            if op.name == "CONV_2D":
+                self.patch_values = max(self.patch_values, (f_h * f_w * in_c + 3) // 4 * 4)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
             if op.name == "DEPTHWISE_CONV_2D":
                 depth_multiplier = out_c // in_c
                 self.macs += out_h * out_w * out_c * f_h * f_w
             else:
                 self.macs += out_h * out_w * out_c * f_h * f_w * in_c
+            rows = "0"
+            if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
+                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c)
+                rows = "kws_rows.values"
             return self.templates[op.name].substitute(
-                base, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
+                base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
                 input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
                 in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
@@ -368,6 +395,25 @@ class _Compiler:
                                  f"(it has: {', '.join(SUPPORTED_OPS)})")
 
 
+def _in_place_legal(op: _Op, tensors: list[_Tensor]) -> bool:
+    """Whether the kernel may write its output over its input (kernels_int8.c says why each is safe):
+    elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
+    channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
+    multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`)."""
+    t_in, t_out = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    if op.name in ("SOFTMAX", "ADD"):
+        return t_in.elements == t_out.elements
+    if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(t_in.shape) != 4 or len(t_out.shape) != 4:
+        return False
+    o, t_f = op.options, tensors[op.inputs[1]]
+    dilation = (int(o.dilationHFactor or 1), int(o.dilationWFactor or 1))
+    if (int(o.strideH), int(o.strideW)) != (1, 1) or dilation != (1, 1) or t_in.shape[1:3] != t_out.shape[1:3]:
+        return False
+    if op.name == "CONV_2D":
+        return tuple(t_f.shape[1:3]) == (1, 1) and t_out.shape[3] <= t_in.shape[3]
+    return t_out.shape[3] == t_in.shape[3] and t_f.shape[1] <= 16
+
+
 def _plan(tensors: list[_Tensor], ops: list[_Op], inputs: list[int], outputs: list[int]) -> tuple[dict[int, int], int]:
     """Offsets of every activation tensor in the one buffer, and the buffer's size."""
     activation = lambda t: tensors[t].data is None  # noqa: E731
@@ -390,9 +436,8 @@ def _plan(tensors: list[_Tensor], ops: list[_Op], inputs: list[int], outputs: li
             first.setdefault(t, op.index)
         source = op.inputs[0] if op.inputs else -1
         if source >= 0 and activation(source):
-            same_size = tensors[source].elements == tensors[op.outputs[0]].elements
-            if op.name == "RESHAPE" or (op.name in _IN_PLACE and same_size and last_use.get(source) == op.index
-                                        and source not in outputs):
+            dies_here = last_use.get(source) == op.index and source not in outputs
+            if op.name == "RESHAPE" or (dies_here and _in_place_legal(op, tensors)):
                 parent[op.outputs[0]] = find(source)
     for t, start in first.items():
         last[t] = max(last_use.get(t, start), len(ops) - 1 if t in outputs else start)
@@ -431,12 +476,18 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
     offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
     compiler = _Compiler(tensors, ops)
     layers = [compiler.layer(op, offsets) for op in ops]
+    scratch_bytes = 2 * compiler.patch_values + compiler.rows_bytes
+    if compiler.patch_values:
+        compiler.constants.append(compiler.templates["patch"].substitute(values=compiler.patch_values))
+    if compiler.rows_bytes:
+        compiler.constants.append(compiler.templates["rows"].substitute(values=compiler.rows_bytes))
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / "kws_model.c"
     atomic_write_text(model_path, render(
         "kws_model.c.in", source=source, sha256=hashlib.sha256(tflite).hexdigest(), op_count=len(ops),
-        ops=", ".join(op.name for op in ops), arena_bytes=arena_bytes, macs=compiler.macs,
+        ops=", ".join(op.name for op in ops), arena_bytes=arena_bytes, macs=compiler.macs, scratch_bytes=scratch_bytes,
         input_elements=t_in.elements, constants="\n".join(compiler.constants), input_offset=offsets[t_in.index],
         layers="\n".join(layers), output_offset=offsets[t_out.index]))
     settings = write_settings_header(
@@ -453,4 +504,4 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
         weights=c_values(tables.weights), unweights=c_values(tables.unweights),
         pcan_gain_lut=c_values(tables.pcan_gain_lut), log_lut=c_values(tables.log_lut)))
     return CModel(paths=(model_path, settings, tables_path), arena_bytes=arena_bytes, macs=compiler.macs,
-                  ops=tuple(op.name for op in ops), weight_bytes=compiler.weight_bytes)
+                  ops=tuple(op.name for op in ops), weight_bytes=compiler.weight_bytes, scratch_bytes=scratch_bytes)

@@ -219,7 +219,7 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
     rng = np.random.default_rng(5)
     clips = {p.stem: sf.read(p, dtype="int16")[0] for p in SHARED.glob("*_1000ms.wav")}
     pieces = []
-    for i in range(60):  # two minutes: words between noise
+    for i in range(40):  # 80 s: words between noise
         pieces.append((rng.normal(0, 200, 16000)).astype(np.int16))
         pieces.append(clips[["yes_1000ms", "no_1000ms", "noise_1000ms", "silence_1000ms"][i % 4]])
     stream = np.concatenate(pieces)
@@ -229,8 +229,8 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
     lite = LiteRtModel(MICRO.read_bytes())
     detector = StreamingDetector(lambda w: lite.scores(np.asarray(w, np.int8)), config)
     found = []
-    for start in range(0, len(stream), 16000 * 7):
-        found += detector.push_audio(stream[start:start + 16000 * 7])
+    for start in range(0, len(stream), 16000 * 20):
+        found += detector.push_audio(stream[start:start + 16000 * 20])
     py_lines = [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found]
     assert c_lines[:-1] == py_lines and len(py_lines) >= 10
 
@@ -280,3 +280,13 @@ def test_double_rounding_build_equals_tflite_micro(models, name, tmp_path):
         interpreter.set_input(window.reshape(shape), 0)
         interpreter.invoke()
         assert np.array_equal(trace[-1][2], interpreter.get_output(0).reshape(-1))
+
+
+def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
+    tflite, labels = models["closed_set_ds_cnn"]
+    compiled = compile_model(tflite, StreamingParams(labels=labels), tmp_path)
+    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8)
+    assert compiled.arena_bytes == 1960 + 25 * 20 * 8
+    assert compiled.scratch_bytes == 2 * 40 + 2 * 20 * 8
+    text = (tmp_path / "kws_model.c").read_text()
+    assert "kws_rows.values" in text and "static const int8_t layer1_filter" in text

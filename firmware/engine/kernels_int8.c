@@ -10,6 +10,13 @@
 #define KWS_SIMD 0
 #endif
 
+/* where patch value k lives: pairs (k, k+2) and (k+1, k+3) in the SIMD build, plain order otherwise */
+#if KWS_SIMD
+#define KWS_PATCH_INDEX(k) (((k) & ~3) | (((k) & 1) << 1) | (((k) & 2) >> 1))
+#else
+#define KWS_PATCH_INDEX(k) (k)
+#endif
+
 /* ------------------------------------------------------------------ fixed-point arithmetic */
 
 /* gemmlowp: (a * b * 2) / 2^32, rounded half away from zero, saturating the one overflow case */
@@ -18,7 +25,10 @@ static int32_t srdhm(int32_t a, int32_t b) {
   if (a == b && a == INT32_MIN) return INT32_MAX;
   ab = (int64_t)a * b;
   nudged = ab + (ab >= 0 ? (1 << 30) : (1 - (1 << 30)));
-  return (int32_t)(nudged / ((int64_t)1 << 31)); /* C division truncates toward zero, as gemmlowp's */
+  /* gemmlowp divides by 2^31 truncating toward zero; a shift with a bias for negatives does the same
+   * without a 64-bit division (a library call on Cortex-M) */
+  if (nudged < 0) nudged += ((int64_t)1 << 31) - 1;
+  return (int32_t)(nudged >> 31);
 }
 
 /* gemmlowp: x / 2^exponent rounded half away from zero */
@@ -89,74 +99,220 @@ int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset
 
 /* ------------------------------------------------------------------ convolutions */
 
+/* CONV_2D: per output pixel, the input patch (filter_h x filter_w x in_c values k, input offset added, 0
+ * where the filter hangs over the border: the reference kernel skips those taps) is gathered once into
+ * `patch` as 16-bit values; then each block of 4 output channels is a dot product of the patch with the
+ * block's weights. The generator stores the weights blocked (kws_conv_weight_index): for each block of 4
+ * output channels and each group of 4 values k, the 4 channels' 4 bytes follow each other, so the SIMD inner
+ * loop reads 16 consecutive bytes per group. SIMD layout of the patch: values (k, k+2) and (k+1, k+3) share a
+ * 32-bit word, the lanes SXTB16 makes of a weight word: LDR, SXTB16 x2, SMLAD x2 per 4 MACs and channel. */
+#if KWS_SIMD
+static inline uint32_t sxtb16_ror8(uint32_t x) {
+  uint32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+  return r;
+}
+
+static inline uint32_t sxtab16_ror8(uint32_t a, uint32_t x) {
+  uint32_t r;
+  __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+  return r;
+}
+#endif
+
+static void conv_fill_patch(const kws_conv_params_t *p, kws_dims_t in_dims, const int8_t *in, int32_t filter_h,
+                            int32_t filter_w, int32_t y0, int32_t x0, int16_t *patch, int32_t padded) {
+  const int32_t in_c = in_dims.c;
+  int32_t fy, fx, c, k = 0;
+  for (fy = 0; fy < filter_h; ++fy) {
+    const int32_t y = y0 + fy * p->dilation_h;
+    const int row_inside = y >= 0 && y < in_dims.h;
+#if KWS_SIMD
+    const int32_t run = filter_w * in_c;
+    if (row_inside && p->dilation_w == 1 && (run & 3) == 0 && (k & 3) == 0 && x0 >= 0 && x0 + filter_w <= in_dims.w) {
+      /* whole words: one load, two SXTAB16 (offset added), two stores per 4 values */
+      const int8_t *src = in + ((size_t)y * in_dims.w + x0) * in_c;
+      const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      int32_t i;
+      for (i = 0; i < run; i += 4, k += 4) {
+        uint32_t v, lo, hi;
+        memcpy(&v, src + i, 4);
+        lo = __sxtab16(offsets, v);
+        hi = sxtab16_ror8(offsets, v);
+        memcpy(patch + k, &lo, 4);
+        memcpy(patch + k + 2, &hi, 4);
+      }
+      continue;
+    }
+#endif
+    for (fx = 0; fx < filter_w; ++fx) {
+      const int32_t x = x0 + fx * p->dilation_w;
+      if (!row_inside || x < 0 || x >= in_dims.w) {
+        for (c = 0; c < in_c; ++c, ++k) patch[KWS_PATCH_INDEX(k)] = 0;
+      } else {
+        const int8_t *src = in + ((size_t)y * in_dims.w + x) * in_c;
+        for (c = 0; c < in_c; ++c, ++k) patch[KWS_PATCH_INDEX(k)] = (int16_t)(src[c] + p->input_offset);
+      }
+    }
+  }
+  for (; k < padded; ++k) patch[KWS_PATCH_INDEX(k)] = 0;
+}
+
+/* acc[j] = dot(patch, weights of channel 4 * block + j) over `groups` groups of 4 values */
+static void conv_dot_block(const int16_t *patch, const int8_t *block, int32_t groups, int32_t *acc) {
+#if KWS_SIMD
+  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  const int8_t *end = block + 16 * groups;
+  for (; block < end; block += 16, patch += 4) {
+    uint32_t p02, p13, w0, w1, w2, w3;
+    memcpy(&p02, patch, 4);
+    memcpy(&p13, patch + 2, 4);
+    memcpy(&w0, block, 4);
+    memcpy(&w1, block + 4, 4);
+    memcpy(&w2, block + 8, 4);
+    memcpy(&w3, block + 12, 4);
+    a0 = __smlad(p02, __sxtb16(w0), a0);
+    a0 = __smlad(p13, sxtb16_ror8(w0), a0);
+    a1 = __smlad(p02, __sxtb16(w1), a1);
+    a1 = __smlad(p13, sxtb16_ror8(w1), a1);
+    a2 = __smlad(p02, __sxtb16(w2), a2);
+    a2 = __smlad(p13, sxtb16_ror8(w2), a2);
+    a3 = __smlad(p02, __sxtb16(w3), a3);
+    a3 = __smlad(p13, sxtb16_ror8(w3), a3);
+  }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = a2;
+  acc[3] = a3;
+#else
+  int32_t g, j, t;
+  acc[0] = acc[1] = acc[2] = acc[3] = 0;
+  for (g = 0; g < groups; ++g) {
+    for (j = 0; j < 4; ++j) {
+      for (t = 0; t < 4; ++t) acc[j] += (int32_t)patch[4 * g + t] * block[16 * g + 4 * j + t];
+    }
+  }
+#endif
+}
+
 void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                   const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out) {
-  const int32_t in_c = in_dims.c;
-  int32_t oy, ox, oc, fy;
+                   const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out, int16_t *patch) {
+  const int32_t padded = KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_dims.c), groups = padded / 4;
+  int32_t oy, ox, oc;
   for (oy = 0; oy < out_dims.h; ++oy) {
     for (ox = 0; ox < out_dims.w; ++ox) {
-      const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
       int8_t *o = out + ((size_t)oy * out_dims.w + ox) * out_dims.c;
-      for (oc = 0; oc < out_dims.c; ++oc) {
-        const int8_t *f = filter + (size_t)oc * filter_h * filter_w * in_c;
-        int32_t acc = 0;
+      conv_fill_patch(p, in_dims, in, filter_h, filter_w, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
+                      patch, padded);
+      for (oc = 0; oc < out_dims.c; oc += 4) {
+        int32_t acc[4], j;
+        conv_dot_block(patch, filter + (size_t)oc * padded, groups, acc);
+        for (j = 0; j < 4 && oc + j < out_dims.c; ++j) {
+          int32_t v = acc[j] + (bias ? bias[oc + j] : 0);
+          v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
+          o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+        }
+      }
+    }
+  }
+}
+
+/* One output row of DEPTHWISE_CONV_2D from the input rows under the filter (rows[fy], NULL outside). */
+static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
+                          kws_dims_t in_dims, const int8_t *const *rows, int32_t filter_h, int32_t filter_w,
+                          const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o) {
+  const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
+  int32_t ox, oc, fy, fx;
+  for (ox = 0; ox < out_dims.w; ++ox, o += out_c) {
+    const int32_t x0 = ox * p->stride_w - p->pad_left;
+    const int32_t fx_first = x0 < 0 ? (-x0 + p->dilation_w - 1) / p->dilation_w : 0;
+    int32_t fx_end = filter_w;
+    while (fx_end > fx_first && x0 + (fx_end - 1) * p->dilation_w >= in_dims.w) --fx_end;
+    oc = 0;
+#if KWS_SIMD
+    if (mult == 1 && (out_c & 3) == 0) {
+      /* four channels per word: SMLABB / SMLATT keep the lanes apart */
+      const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      for (; oc < out_c; oc += 4) {
+        int32_t a[4], j;
+        a[0] = a[1] = a[2] = a[3] = 0;
         for (fy = 0; fy < filter_h; ++fy) {
-          const int32_t y = y0 + fy * p->dilation_h;
-          if (y < 0 || y >= in_dims.h) continue;
-          if (p->dilation_w == 1) {
-            /* one filter row covers a contiguous run of input pixels and channels: clip it to the image */
-            int32_t fx_first = x0 < 0 ? -x0 : 0, fx_end = filter_w;
-            if (x0 + fx_end > in_dims.w) fx_end = in_dims.w - x0;
-            if (fx_end > fx_first) {
-              acc += kws_dot_s8(in + ((size_t)y * in_dims.w + (x0 + fx_first)) * in_c,
-                                f + ((size_t)fy * filter_w + fx_first) * in_c, (fx_end - fx_first) * in_c,
-                                p->input_offset);
-            }
-          } else {
-            int32_t fx;
-            for (fx = 0; fx < filter_w; ++fx) {
-              const int32_t x = x0 + fx * p->dilation_w;
-              if (x < 0 || x >= in_dims.w) continue;
-              acc += kws_dot_s8(in + ((size_t)y * in_dims.w + x) * in_c, f + ((size_t)fy * filter_w + fx) * in_c,
-                                in_c, p->input_offset);
-            }
+          const int8_t *row = rows[fy];
+          const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
+          if (!row) continue;
+          row += oc;
+          for (fx = fx_first; fx < fx_end; ++fx) {
+            uint32_t xv, wv, x02, x13, w02, w13;
+            memcpy(&xv, row + (size_t)(x0 + fx * p->dilation_w) * in_dims.c, 4);
+            memcpy(&wv, frow + (size_t)fx * out_c, 4);
+            x02 = __sxtab16(offsets, xv);
+            x13 = sxtab16_ror8(offsets, xv);
+            w02 = __sxtb16(wv);
+            w13 = sxtb16_ror8(wv);
+            a[0] = __smlabb(x02, w02, a[0]);
+            a[2] = __smlatt(x02, w02, a[2]);
+            a[1] = __smlabb(x13, w13, a[1]);
+            a[3] = __smlatt(x13, w13, a[3]);
           }
         }
-        if (bias) acc += bias[oc];
-        acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
-        o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
+        for (j = 0; j < 4; ++j) {
+          int32_t v = a[j] + (bias ? bias[oc + j] : 0);
+          v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
+          o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+        }
       }
+    }
+#endif
+    for (; oc < out_c; ++oc) {
+      const int32_t ic = mult == 1 ? oc : oc / mult;
+      int32_t acc = 0;
+      for (fy = 0; fy < filter_h; ++fy) {
+        const int8_t *row = rows[fy];
+        const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
+        if (!row) continue;
+        row += ic;
+        for (fx = fx_first; fx < fx_end; ++fx) {
+          acc += (int32_t)frow[(size_t)fx * out_c] *
+                 ((int32_t)row[(size_t)(x0 + fx * p->dilation_w) * in_dims.c] + p->input_offset);
+        }
+      }
+      if (bias) acc += bias[oc];
+      acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
+      o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
     }
   }
 }
 
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out) {
-  const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
-  int32_t oy, ox, oc, fy, fx;
+                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             int8_t *rows_scratch) {
+  const size_t row_bytes = (size_t)in_dims.w * in_dims.c;
+  const int32_t cached = p->pad_top; /* in place: input rows above the current one, kept in a ring */
+  int8_t *const temp = rows_scratch ? rows_scratch + (size_t)cached * row_bytes : NULL;
+  const int8_t *rows[KWS_DEPTHWISE_MAX_FILTER_H];
+  int32_t oy, fy;
   for (oy = 0; oy < out_dims.h; ++oy) {
-    for (ox = 0; ox < out_dims.w; ++ox) {
-      const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-      int8_t *o = out + ((size_t)oy * out_dims.w + ox) * out_c;
-      for (oc = 0; oc < out_c; ++oc) {
-        const int32_t ic = oc / mult;
-        int32_t acc = 0;
-        for (fy = 0; fy < filter_h; ++fy) {
-          const int32_t y = y0 + fy * p->dilation_h;
-          if (y < 0 || y >= in_dims.h) continue;
-          for (fx = 0; fx < filter_w; ++fx) {
-            const int32_t x = x0 + fx * p->dilation_w;
-            if (x < 0 || x >= in_dims.w) continue;
-            acc += (int32_t)filter[((size_t)fy * filter_w + fx) * out_c + oc] *
-                   ((int32_t)in[((size_t)y * in_dims.w + x) * in_dims.c + ic] + p->input_offset);
-          }
-        }
-        if (bias) acc += bias[oc];
-        acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
-        o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
+    const int32_t y0 = oy * p->stride_h - p->pad_top;
+    for (fy = 0; fy < filter_h; ++fy) {
+      const int32_t y = y0 + fy * p->dilation_h;
+      if (y < 0 || y >= in_dims.h) {
+        rows[fy] = NULL;
+      } else if (rows_scratch && y < oy) {
+        rows[fy] = rows_scratch + (size_t)(y % cached) * row_bytes; /* already overwritten: from the ring */
+      } else {
+        rows[fy] = in + (size_t)y * row_bytes;
       }
+    }
+    if (!rows_scratch) {
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims,
+                    out + (size_t)oy * out_dims.w * out_dims.c);
+    } else {
+      /* in place (stride 1, same size): compute the row aside, keep the input row, then overwrite it */
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp);
+      if (cached > 0) memcpy(rows_scratch + (size_t)(oy % cached) * row_bytes, in + (size_t)oy * row_bytes, row_bytes);
+      memcpy(out + (size_t)oy * row_bytes, temp, row_bytes);
     }
   }
 }

@@ -63,13 +63,21 @@ int32_t kws_requantize(int32_t x, int32_t multiplier, int32_t shift);
 /* sum over i of w[i] * (x[i] + x_offset) */
 int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
 
+/* `patch`: scratch of KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_c) int16 values, 4-byte aligned; the
+ * filter array must be readable 3 bytes past its end (the generator pads it). */
+#define KWS_CONV_PATCH_VALUES(k) (((k) + 3) & ~3)
 void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                   const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out);
+                   const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out, int16_t *patch);
 
+/* `rows_scratch`: NULL, or for an in-place layer (out == in; stride 1, dilation 1, output size = input size)
+ * (pad_top + 1) input rows of scratch: the rows above the current one are kept there before being
+ * overwritten. Filters up to KWS_DEPTHWISE_MAX_FILTER_H rows. */
+#define KWS_DEPTHWISE_MAX_FILTER_H 16
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out);
+                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             int8_t *rows_scratch);
 
 void kws_fully_connected_s8(const kws_fc_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                             int32_t batches, int32_t in_depth, const int8_t *in, int32_t out_depth,

@@ -16,9 +16,10 @@ int8_t *kws_model_input(void);
 /* Run every layer; returns the int8 output (KWS_CATEGORY_COUNT values), valid until the next call. */
 const int8_t *kws_model_invoke(void);
 
-/* Bytes of the static activation buffer (the memory plan's high-water mark) and multiply-accumulates
- * of one inference. */
+/* Bytes of the static activation buffer (the memory plan's high-water mark), of kernel scratch (CONV_2D
+ * patch, rows kept by in-place DEPTHWISE_CONV_2D) and multiply-accumulates of one inference. */
 extern const uint32_t kws_model_arena_bytes;
+extern const uint32_t kws_model_scratch_bytes;
 extern const uint32_t kws_model_macs;
 
 #ifdef __cplusplus

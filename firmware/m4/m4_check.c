@@ -14,10 +14,17 @@
 #include "model_settings.h"
 
 static FILE *g_trace;
+#define MAX_OPS 64
+static uint64_t g_op_ticks[MAX_OPS], g_op_start; /* per-layer instruction counts of the timed runs */
 
 void kws_trace_hook(int op_index, int tensor_index, const int8_t *data, int bytes) {
   int32_t header[3];
-  if (!g_trace) return;
+  if (!g_trace) {
+    const uint64_t now = m4_ticks();
+    if (op_index >= 0 && op_index < MAX_OPS) g_op_ticks[op_index] += now - g_op_start;
+    g_op_start = now;
+    return;
+  }
   header[0] = op_index;
   header[1] = tensor_index;
   header[2] = bytes;
@@ -76,6 +83,7 @@ int main(void) {
         g_trace = NULL;
         memcpy(kws_model_input(), window, sizeof(window));
         start = m4_ticks();
+        g_op_start = start;
         kws_model_invoke();
         model_ticks += m4_ticks() - start;
         g_trace = keep;
@@ -88,5 +96,11 @@ int main(void) {
   printf("calibration_ticks %lu\nframes %lu\nfrontend_ticks %lu\ninferences %lu\nmodel_ticks %lu\nmacs %lu\n",
          (unsigned long)loop_ticks, frames, (unsigned long)fe_ticks, inferences, (unsigned long)model_ticks,
          (unsigned long)kws_model_macs);
+  {
+    int op;
+    for (op = 0; op < MAX_OPS; ++op) {
+      if (g_op_ticks[op]) printf("op_ticks_%d %lu\n", op, (unsigned long)g_op_ticks[op]);
+    }
+  }
   return 0;
 }
