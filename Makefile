@@ -43,7 +43,7 @@ java:  ## make sure a Java runtime exists for Spark (installs Debian's headless 
 
 # --dist loadscope: a module's tests share one worker, so a module fixture (a trained model, a built corpus)
 # is made once. (pytest 9 ignores xdist_group marks under --dist loadgroup.)
-test: setup java  ## run the whole test suite (what CI runs)
+test: setup java arm-tools  ## run the whole test suite (what CI runs)
 	$(PY) -m pytest -n $(JOBS) --dist loadscope tests
 
 test-fast: setup  ## the tests that train nothing and start no Spark
