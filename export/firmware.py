@@ -129,6 +129,8 @@ def _copy_sources(source: Path, out: Path) -> list[str]:
     if not names:
         raise FirmwareError(f"{source}: no C sources (is the engine merged into this checkout?)")
     for name in names:
+        if (out / name).exists():  # one flat folder (Arduino adds no include paths): names must not collide
+            raise FirmwareError(f"{source / name}: another firmware part already has a file named {name}")
         shutil.copy2(source / name, out / name)
     return names
 

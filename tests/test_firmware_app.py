@@ -281,3 +281,22 @@ def test_firmware_cli_renders_a_sketch_and_refuses_bad_input(built, tmp_path):
     low = render_firmware(built["model"], tmp_path / "kws-low", FirmwareConfig(threshold=20))
     assert low.threshold == 20 and low.keywords == ("akawuka", "masiki")
     assert "KWS_DETECTION_THRESHOLD 20" in (low.sources / "model_settings.h").read_text()
+
+
+def test_monitor_refuses_a_missing_port_and_a_missing_truth(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "kws", "monitor", "--port", str(tmp_path / "ttyNONE")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and "cannot open serial port" in result.stderr and "ttyNONE" in result.stderr
+    assert "Traceback" not in result.stderr
+    from corpus.cli import UserError
+    from kws.monitor import parse_detection, read_truth
+
+    with pytest.raises(UserError, match="no truth file"):
+        read_truth(tmp_path / "stream.wav")
+    (tmp_path / "bad.json").write_text('{"occurrences": 3}')
+    with pytest.raises(UserError, match="not a stream truth file"):
+        read_truth(tmp_path / "bad.json")
+    assert parse_detection("1270 masiki 124").time_ms == 1270
+    for line in ("stats uptime_ms=1", "1270 masiki", "error 1 2", "12 a b"):
+        assert parse_detection(line) is None
