@@ -7,7 +7,8 @@ Models: TFLM's micro_speech model (real: it recognises the real Speech Commands 
 ../shared/real_speech) for the stream figures, and the deployable architecture of `make train-kws`
 (DS-CNN-S + head, ~62 KB int8, untrained unless --model; size and speed do not depend on training) for
 memory and duty cycle. Stream: real Speech Commands clips ("yes", "no" and 33 other words) between noise and
-silence, 15 minutes (3 with --quick), the keywords' true spans known.
+silence, 15 minutes (3 with --quick), the keywords' true spans known. `--model M --stream S.wav` uses a
+trained model and its own stream (`python -m kws synth-stream`, with its truth) for the stream figures.
 
 Figures (last line, JSON):
 - sim_equals_python: the simulator's serial lines, read by `kws monitor` over a pty, give the same detections
@@ -21,8 +22,8 @@ Figures (last line, JSON):
   model (flash = text + data, RAM = data + bss with the 8 KB stack reserved), against the Nano's 256 KB / 96 KB;
   app_stack_bytes used;
 - app_duty_cycle_at_64mhz: every instruction the QEMU image runs per second of audio (engine, ring, frames,
-  serial) / 64e6, at the model's stored stride, for the deployable model (instructions, not cycles: see
-  bench/firmware.py); micro_speech's too; engine_share_of_app_instructions: the part spent inside
+  serial; from the first full model window on) / 64e6, at the model's stored stride, for the deployable model (instructions, not cycles: see
+  bench/firmware.py); stream_model_duty_cycle_at_64mhz: the stream's model (micro_speech); engine_share_of_app_instructions: the part spent inside
   kws_push_audio (the rest is the application: ring, frames, lines).
 """
 
@@ -115,7 +116,8 @@ def deploy_sketch_stride(model: Path) -> int:
     return int(read_json(model / "streaming.json").get("stride_frames", 1))
 
 
-def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = None) -> dict:
+def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = None,
+                stream: str | None = None) -> dict:
     import soundfile as sf
 
     from export.firmware import render_firmware
@@ -125,28 +127,35 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     from kws.monitor import python_detections, score_detections
 
     figures: dict = {}
-    minutes = 3.0 if quick else 15.0
-    audio, occurrences = keyword_stream(minutes, seed)
+    if stream and model_dir:  # a trained model and its own stream (python -m kws synth-stream, with truth)
+        from kws.monitor import read_truth
+
+        audio = sf.read(stream, dtype="int16")[0]
+        occurrences, _ = read_truth(stream)
+        minutes, stream_model = len(audio) / SR / 60, Path(model_dir)
+    else:
+        minutes = 3.0 if quick else 15.0
+        audio, occurrences = keyword_stream(minutes, seed)
+        stream_model = _model_folder(work / "micro_speech", MICRO.read_bytes(), ("_silence_", "_unknown_", *KEYWORDS))
     wav = work / "stream.wav"
     sf.write(wav, audio, SR, subtype="PCM_16")
     duration_s = len(audio) / SR
-    micro = _model_folder(work / "micro_speech", MICRO.read_bytes(), ("_silence_", "_unknown_", *KEYWORDS))
-    sketch = render_firmware(micro, work / "kws-micro")
+    sketch = render_firmware(stream_model, work / "kws-stream")
     sim = build_host_sim(sketch.path, work / "kws_sim")
 
     # ---- host simulator + pty + kws monitor vs Python
     t0 = time.perf_counter()
     heard = _monitor_sim(sim, wav)
     sim_s = time.perf_counter() - t0
-    reference = python_detections(micro, wav)
-    detect = detect_file(micro, wav, out=io.StringIO())
+    reference = python_detections(stream_model, wav)
+    detect = detect_file(stream_model, wav, out=io.StringIO())
     device = [(d.time_ms, d.label, d.score) for d in heard.detections]
     figures.update(
         sim_equals_python=bool(heard.ended and device == [(d.time_ms, d.label, d.score) for d in reference]
                                and [x[:2] for x in device] == [(d.time_ms, d.label) for d in detect]),
         stream_minutes=minutes, stream_keywords=len(occurrences), device_detections=len(device),
         sim_seconds=round(sim_s, 1), sim_realtime_factor=round(duration_s / sim_s, 1))
-    labels = list(KEYWORDS)
+    labels = sorted({o.label for o in occurrences} | {d.label for d in detect})
     device_match = score_detections(heard.detections, occurrences, duration_s)
     python_match = match_detections(detect, occurrences, duration_s, labels=labels)
     figures.update(device_frr=round(device_match.frr, 4), device_fa_per_h=round(device_match.fa_per_hour, 2),
@@ -154,7 +163,7 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
 
     # ---- the same sources on a Cortex-M4 under QEMU
     part_s = 20 if quick else 60
-    elf = build_qemu(sketch.path, work / "kws_micro.elf")
+    elf = build_qemu(sketch.path, work / "kws_stream.elf")
     run = run_qemu(elf, write_raw_audio(audio[: SR * part_s], work / "part.raw"), timeout_s=1200)
     sf.write(work / "part.wav", audio[: SR * part_s], SR, subtype="PCM_16")
     sim_part = subprocess.run([str(sim), "--serial", "stdio", "--hold-s", "0", str(work / "part.wav")],
@@ -162,7 +171,7 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     qemu_lines = [line for line in run.lines if not line.startswith("stats ")]
     figures.update(qemu_equals_sim=qemu_lines == sim_part, qemu_seconds_compared=part_s,
                    qemu_detections=sum(1 for line in qemu_lines if line[:1].isdigit()),
-                   micro_speech_duty_cycle_at_64mhz=round(run.duty_cycle_at(64e6), 3))
+                   stream_model_duty_cycle_at_64mhz=round(run.duty_cycle_at(64e6), 3))
 
     # ---- the deployable model: memory and duty cycle of the whole application
     from bench.firmware import _deployable_model
@@ -172,16 +181,18 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     deploy_sketch = render_firmware(deploy, work / "kws-deploy")
     deploy_elf = build_qemu(deploy_sketch.path, work / "kws_deploy.elf")
     memory = arm_size(deploy_elf)
-    duty_s = 2 if quick else 6
-    deploy_run = run_qemu(deploy_elf, write_raw_audio(audio[SR * 30: SR * (30 + duty_s)], work / "duty.raw"),
+    duty_s = 3 if quick else 6  # the first second (no inference yet) is not counted
+    first = max(0, min(SR * 30, len(audio) - SR * duty_s))  # some seconds of speech and noise
+    deploy_run = run_qemu(deploy_elf, write_raw_audio(audio[first: first + SR * duty_s], work / "duty.raw"),
                           timeout_s=1800)
     stats = next(line for line in deploy_run.lines if line.startswith("stats "))
     engine_pct = float(dict(item.split("=") for item in stats.split()[1:])["duty_pct"])
     figures.update(app_flash_bytes=memory.flash_bytes, app_ram_bytes=memory.ram_bytes,
                    app_within_nano_budget=memory.flash_bytes <= 256 * 1024 and memory.ram_bytes <= 96 * 1024,
                    app_stack_bytes=deploy_run.stack_bytes, deployable_model_bytes=len(tflite),
-                   app_duty_cycle_at_64mhz=round(deploy_run.duty_cycle_at(64e6), 3), duty_seconds_measured=duty_s,
-                   engine_share_of_app_instructions=round(engine_pct / 100 / deploy_run.duty_cycle_at(64e6), 4),
+                   app_duty_cycle_at_64mhz=round(deploy_run.duty_cycle_at(64e6), 3), duty_seconds_measured=deploy_run.audio_ms / 1000,
+                   engine_share_of_app_instructions=round(
+                       engine_pct / 100 * 64e6 * deploy_run.total_audio_ms / 1000 / deploy_run.total_instructions, 4),
                    deployable_stride_frames=deploy_sketch_stride(deploy))
     return figures
 
@@ -190,6 +201,8 @@ def main() -> None:
     p = parser("Nano 33 BLE application: simulator over a pty, QEMU Cortex-M4, memory, duty cycle")
     p.add_argument("--model", default=None, help="a trained model folder for memory and duty cycle (default: the "
                                                  "deployable architecture, untrained)")
+    p.add_argument("--stream", default=None, help="with --model: its stream WAV (+ .truth.json, from `python -m kws "
+                                                  "synth-stream`) for the stream figures instead of micro_speech")
     args = p.parse_args()
     from corpus.configs import quiet_tensorflow
 
@@ -197,7 +210,8 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_firmware_app_"))
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    figures = {"quick": args.quick, **app_figures(work, quick=args.quick, seed=args.seed, model_dir=args.model)}
+    figures = {"quick": args.quick, **app_figures(work, quick=args.quick, seed=args.seed, model_dir=args.model,
+                                                      stream=args.stream)}
     figures["seconds"] = round(time.perf_counter() - start, 1)
     f = figures
     summary = (f"firmware_app{' (quick)' if args.quick else ''}: sim==python {f['sim_equals_python']}, "

@@ -110,9 +110,11 @@ def write_raw_audio(samples: np.ndarray, path: str | Path) -> Path:
 @dataclass(frozen=True)
 class QemuRun:
     lines: list[str]       # the serial lines (UART0)
-    instructions: int      # every instruction of the run (-icount shift=0)
-    audio_ms: int
+    instructions: int      # every instruction run over audio_ms (-icount shift=0), from the first full window on
+    audio_ms: int          # the audio they cover (the stream less its first second)
     stack_bytes: int
+    total_instructions: int = 0  # the whole run
+    total_audio_ms: int = 0
 
     def duty_cycle_at(self, clock_hz: float) -> float:
         """Fraction of a core at clock_hz the whole application needs, at one instruction a cycle."""
@@ -134,4 +136,5 @@ def run_qemu(elf: str | Path, raw_audio: str | Path, *, timeout_s: float = 600) 
                          + "\n".join(lines[-5:]))
     figures = dict(item.split("=", 1) for item in final.split()[1:])
     return QemuRun(lines=[l for l in lines if l is not final], instructions=int(figures["instructions"]),
-                   audio_ms=int(figures["audio_ms"]), stack_bytes=int(figures["stack_bytes"]))
+                   audio_ms=int(figures["audio_ms"]), stack_bytes=int(figures["stack_bytes"]),
+                   total_instructions=int(figures["total_instructions"]), total_audio_ms=int(figures["total_audio_ms"]))
