@@ -268,6 +268,8 @@ def main() -> None:
         m4_cycles_per_instruction_assumed=1.0,
         m4_instructions_per_frame=round(frame), stride_frames=streaming.stride_frames,
         duty_cycle_at_64mhz=round(duty, 3),
+        # the smallest stride (frames between inferences) that keeps the duty cycle <= 50 % at 64 MHz
+        stride_frames_for_half_duty=int(np.ceil(inference_simd / (0.5 * 64e6 * streaming.frontend.stride_ms / 1000 - frame))),
         inference_ms_at_64mhz=round(inference_simd / 64e3, 1))
     sizes = arm_size(build_m4(work / "gen", "size_main", work / "size_main.elf"))
     figures.update(flash_bytes=sizes["flash_bytes"], ram_bytes=sizes["ram_bytes"])

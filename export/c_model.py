@@ -242,8 +242,8 @@ def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
 
 
 class _Compiler:
-    def __init__(self, tensors: list[_Tensor], ops: list[_Op]) -> None:
-        self.tensors, self.ops = tensors, ops
+    def __init__(self, tensors: list[_Tensor], ops: list[_Op], model: str) -> None:
+        self.tensors, self.ops, self.model = tensors, ops, model
         self.templates = _sections()
         self.constants: list[str] = []
         self.weight_bytes = 0
@@ -275,8 +275,8 @@ class _Compiler:
 
     def layer(self, op: _Op, offsets: dict[int, int]) -> str:
         t_in, t_out = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
-        prefix = f"layer{op.index}"
-        base = dict(index=op.index, in_shape=list(t_in.shape), out_shape=list(t_out.shape), prefix=prefix,
+        prefix = f"{self.model}_layer{op.index}"
+        base = dict(model=self.model, index=op.index, in_shape=list(t_in.shape), out_shape=list(t_out.shape), prefix=prefix,
                     in_offset=offsets[t_in.index], out_offset=offsets[t_out.index], out_tensor=t_out.index,
                     out_bytes=t_out.elements)
         if t_out.dtype != "INT8" and op.name != "RESHAPE":
@@ -310,7 +310,7 @@ class _Compiler:
             rows = "0"
             if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
                 self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c)
-                rows = "kws_rows.values"
+                rows = f"{self.model}_rows.values"
             return self.templates[op.name].substitute(
                 base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
@@ -455,8 +455,14 @@ def _plan(tensors: list[_Tensor], ops: list[_Op], inputs: list[int], outputs: li
     return {t: root_offset[find(t)] for t in first}, max(int(high), ALIGN)
 
 
-def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path, *,
-                  source: str = "model_int8.tflite") -> CModel:
+def compile_model(tflite: bytes, streaming: StreamingParams | None, out_dir: str | Path, *,
+                  source: str = "model_int8.tflite", model: str = "kws_model") -> CModel:
+    """C sources of a model for the engine. With `streaming` None, only the model (`<model>.c`, functions
+    `<model>_input` / `<model>_invoke`) is written and its input/output are not checked against a front end:
+    several such models can be linked into one program (the kernel tests do)."""
+    from export.c_array import c_identifier
+
+    model = c_identifier(model)
     tensors, ops, inputs, outputs = _read_graph(tflite)
     unsupported = sorted({op.name for op in ops if op.name not in SUPPORTED_OPS})
     if unsupported:
@@ -466,6 +472,8 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
     if len(inputs) != 1 or len(outputs) != 1:
         raise UnsupportedOpError("the engine runs models with one input and one output")
     t_in, t_out = tensors[inputs[0]], tensors[outputs[0]]
+    if streaming is None:
+        return _write_model(tensors, ops, inputs, outputs, Path(out_dir), model, tflite, source, input_check="")
     frontend = streaming.frontend
     if t_in.dtype != "INT8" or t_in.elements != frontend.frames * frontend.channels:
         raise UnsupportedOpError(f"model input {t_in.name} is {t_in.dtype} {list(t_in.shape)}; the front end makes "
@@ -473,23 +481,10 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
     if t_out.dtype != "INT8" or t_out.elements != len(streaming.labels):
         raise UnsupportedOpError(f"model output {t_out.name} is {t_out.dtype} {list(t_out.shape)}; expected int8 with "
                                  f"one score per label ({len(streaming.labels)})")
-    offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
-    compiler = _Compiler(tensors, ops)
-    layers = [compiler.layer(op, offsets) for op in ops]
-    scratch_bytes = 2 * compiler.patch_values + compiler.rows_bytes
-    if compiler.patch_values:
-        compiler.constants.append(compiler.templates["patch"].substitute(values=compiler.patch_values))
-    if compiler.rows_bytes:
-        compiler.constants.append(compiler.templates["rows"].substitute(values=compiler.rows_bytes))
-
+    compiled = _write_model(tensors, ops, inputs, outputs, Path(out_dir), model, tflite, source,
+                            input_check=render("kws_model_check.c.in", input_elements=t_in.elements))
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model_path = out_dir / "kws_model.c"
-    atomic_write_text(model_path, render(
-        "kws_model.c.in", source=source, sha256=hashlib.sha256(tflite).hexdigest(), op_count=len(ops),
-        ops=", ".join(op.name for op in ops), arena_bytes=arena_bytes, macs=compiler.macs, scratch_bytes=scratch_bytes,
-        input_elements=t_in.elements, constants="\n".join(compiler.constants), input_offset=offsets[t_in.index],
-        layers="\n".join(layers), output_offset=offsets[t_out.index]))
+    arena_bytes = compiled.arena_bytes
     settings = write_settings_header(
         out_dir, streaming=streaming, input_scale=t_in.scale, input_zero_point=t_in.zero_point,
         output_scale=t_out.scale, output_zero_point=t_out.zero_point, arena_bytes=arena_bytes,
@@ -503,5 +498,27 @@ def compile_model(tflite: bytes, streaming: StreamingParams, out_dir: str | Path
         channel_starts=c_values(tables.channel_starts), channel_widths=c_values(tables.channel_widths),
         weights=c_values(tables.weights), unweights=c_values(tables.unweights),
         pcan_gain_lut=c_values(tables.pcan_gain_lut), log_lut=c_values(tables.log_lut)))
-    return CModel(paths=(model_path, settings, tables_path), arena_bytes=arena_bytes, macs=compiler.macs,
-                  ops=tuple(op.name for op in ops), weight_bytes=compiler.weight_bytes, scratch_bytes=scratch_bytes)
+    return CModel(paths=(*compiled.paths, settings, tables_path), arena_bytes=arena_bytes, macs=compiled.macs,
+                  ops=compiled.ops, weight_bytes=compiled.weight_bytes, scratch_bytes=compiled.scratch_bytes)
+
+
+def _write_model(tensors, ops, inputs, outputs, out_dir: Path, model: str, tflite: bytes, source: str, *,
+                 input_check: str) -> CModel:
+    t_in, t_out = tensors[inputs[0]], tensors[outputs[0]]
+    offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
+    compiler = _Compiler(tensors, ops, model)
+    layers = [compiler.layer(op, offsets) for op in ops]
+    scratch_bytes = 2 * compiler.patch_values + compiler.rows_bytes
+    if compiler.patch_values:
+        compiler.constants.append(compiler.templates["patch"].substitute(model=model, values=compiler.patch_values))
+    if compiler.rows_bytes:
+        compiler.constants.append(compiler.templates["rows"].substitute(model=model, values=compiler.rows_bytes))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model_path = out_dir / f"{model}.c"
+    atomic_write_text(model_path, render(
+        "kws_model.c.in", model=model, source=source, sha256=hashlib.sha256(tflite).hexdigest(), op_count=len(ops),
+        ops=", ".join(op.name for op in ops), arena_bytes=arena_bytes, macs=compiler.macs, scratch_bytes=scratch_bytes,
+        input_check=input_check, constants="\n".join(compiler.constants), input_offset=offsets[t_in.index],
+        layers="\n".join(layers), output_offset=offsets[t_out.index]))
+    return CModel(paths=(model_path,), arena_bytes=arena_bytes, macs=compiler.macs, ops=tuple(op.name for op in ops),
+                  weight_bytes=compiler.weight_bytes, scratch_bytes=scratch_bytes)

@@ -289,4 +289,71 @@ def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     assert compiled.arena_bytes == 1960 + 25 * 20 * 8
     assert compiled.scratch_bytes == 2 * 40 + 2 * 20 * 8
     text = (tmp_path / "kws_model.c").read_text()
-    assert "kws_rows.values" in text and "static const int8_t layer1_filter" in text
+    assert "kws_model_rows.values" in text and "static const int8_t kws_model_layer1_filter" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rounding", [0, 1], ids=["litert_single", "tflm_double"])
+def test_each_kernel_on_random_shapes_equals_a_one_op_model(rounding, tmp_path):
+    """Hundreds of one-op models (random shapes, strides, padding, dilation, depth multipliers, activations and
+    quantization) through the generator and kernels, against LiteRT's reference kernels (default build) or
+    TFLite Micro's interpreter (KWS_ROUNDING_DOUBLE=1)."""
+    from string import Template
+
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from export.c_array import write_settings_header
+    from export.c_build import ENGINE_DIR, WARNINGS
+    from one_op_models import OPS, random_model
+
+    if rounding:
+        runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
+    rng = np.random.default_rng(100 + rounding)
+    per_op = 40
+    cases = []  # (model name, tflite, input shape)
+    for op in OPS:
+        for _ in range(per_op):
+            tflite, shape = random_model(op, rng)
+            name = f"m{len(cases)}"
+            compile_model(tflite, None, tmp_path, model=name)
+            cases.append((op, name, tflite, shape))
+    write_settings_header(tmp_path, streaming=StreamingParams(labels=(SILENCE, UNKNOWN, "x")), input_scale=1.0,
+                          input_zero_point=0, output_scale=1.0, output_zero_point=0, arena_bytes=0, arena_note="-")
+    template = Template((Path(__file__).parent / "one_op_harness.c.in").read_text())
+    (tmp_path / "harness.c").write_text(template.substitute(
+        includes="\n".join(f'#include "{name}.c"' for _, name, _, _ in cases),
+        entries="\n".join(f"    {{{name}_input, {name}_invoke}}," for _, name, _, _ in cases)))
+    exe = tmp_path / "harness"
+    subprocess.run(["gcc", *WARNINGS, "-O1", f"-DKWS_ROUNDING_DOUBLE={rounding}", f"-I{ENGINE_DIR}", f"-I{tmp_path}",
+                    str(tmp_path / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), "-o", str(exe)], check=True)
+    records, expected, checked = [], [], {op: 0 for op in OPS}
+    for index, (op, name, tflite, shape) in enumerate(cases):
+        if rounding:
+            try:
+                interpreter = runtime.Interpreter.from_bytes(tflite)
+            except Exception:  # noqa: BLE001 - a form TFLM does not support: LiteRT covers it
+                continue
+        else:
+            interpreter = Interpreter(model_content=tflite, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+            interpreter.allocate_tensors()
+        for _ in range(3):
+            x = rng.integers(-128, 128, shape).astype(np.int8)
+            if rounding:
+                interpreter.set_input(x, 0)
+                interpreter.invoke()
+                y = interpreter.get_output(0)
+            else:
+                interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+                interpreter.invoke()
+                y = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+            y = np.asarray(y, np.int8).reshape(-1)
+            records.append(np.array([index, x.size, y.size], np.int32).tobytes() + x.tobytes())
+            expected.append((op, name, y))
+        checked[op] += 1
+    out = subprocess.run([exe], input=b"".join(records), capture_output=True, check=True).stdout
+    pos = 0
+    for op, name, y in expected:
+        got = np.frombuffer(out[pos:pos + y.size], np.int8)
+        pos += y.size
+        assert np.array_equal(got, y), f"{op} ({name}): {int((got != y).sum())} of {y.size} values differ"
+    assert sum(checked.values()) >= (250 if rounding else len(cases)), checked
