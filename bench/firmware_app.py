@@ -214,10 +214,10 @@ def main() -> None:
                                                       stream=args.stream)}
     figures["seconds"] = round(time.perf_counter() - start, 1)
     f = figures
-    summary = (f"firmware_app{' (quick)' if args.quick else ''}: sim==python {f['sim_equals_python']}, "
-               f"qemu==sim {f['qemu_equals_sim']}; device FRR {f['device_frr']:.3f} / {f['device_fa_per_h']:.1f} FA/h "
-               f"(python {f['python_frr']:.3f} / {f['python_fa_per_h']:.1f}); flash {f['app_flash_bytes']:,} B "
-               f"RAM {f['app_ram_bytes']:,} B; duty {f['app_duty_cycle_at_64mhz']:.0%} at 64 MHz")
+    summary = (f"firmware_app{' (quick)' if args.quick else ''}: sim==python {f['sim_equals_python']}, qemu==sim "
+               f"{f['qemu_equals_sim']}; FRR {f['device_frr']:.3f}/{f['python_frr']:.3f}, FA/h "
+               f"{f['device_fa_per_h']:.0f}/{f['python_fa_per_h']:.0f} (device/python); "
+               f"{f['app_flash_bytes'] / 1024:.0f}/{f['app_ram_bytes'] / 1024:.0f} KB; duty {f['app_duty_cycle_at_64mhz']:.0%}")
     emit("firmware_app", figures, summary)
 
 
