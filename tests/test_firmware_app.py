@@ -153,7 +153,7 @@ def test_overruns_drop_whole_blocks_and_keep_the_capture_clock(built, tmp_path):
     from kws.monitor import parse_detection
 
     dropped_log = tmp_path / "dropped.txt"
-    result = subprocess.run([str(built["sim"]), "--serial", "stdio", "--burst", "40", "--hold-s", "0",
+    result = subprocess.run([str(built["sim"]), "--serial", "stdio", "--burst", "40", "--hold-s", "0", "--verbose",
                              "--stats-at-end", "--dropped-log", str(dropped_log), str(built["wav"])],
                             capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
@@ -180,6 +180,11 @@ def test_overruns_drop_whole_blocks_and_keep_the_capture_clock(built, tmp_path):
         expected.append(((capture + 1) // 16, d.label, d.score))
     got = [(d.time_ms, d.label, d.score) for d in map(parse_detection, lines) if d is not None]
     assert got == expected and len(got) >= 1
+    # the LED shows each detection in its keyword's colour (akawuka green, masiki red), then goes off
+    leds = [line.split()[-1] for line in result.stderr.splitlines() if line.startswith("kws_sim: led ")]
+    colours = {"akawuka": "0,255,0", "masiki": "255,0,0"}
+    assert [led for led in leds if led != "0,0,0"] == [colours[label] for _, label, _ in got]
+    assert leds[0] == "0,0,0" and leds[2] == "0,0,0"  # off at start, and a second after the first detection
 
 
 @pytest.mark.slow
