@@ -115,33 +115,41 @@ def _start_sim(sim: Path, wav: Path, *extra: str) -> tuple[subprocess.Popen, str
 
 
 @pytest.mark.slow
-def test_sim_over_pty_heard_by_monitor_equals_python_detect(built):
-    from kws.evaluate import Occurrence, match_detections
-    from kws.monitor import monitor, score_detections
-
+def test_sim_over_pty_heard_by_monitor_equals_python_detect(built, tmp_path):
+    """`python -m kws monitor --truth` on the simulator's pty: the lines it logs are Python's detections, and
+    its FRR / FA-per-hour line is the Python evaluation's on the same truth."""
+    from corpus.configs import write_json
     from kws.detect import detect_file
+    from kws.evaluate import Occurrence, match_detections
+    from kws.monitor import parse_detection
 
     expected = _python_detections(built["model"], built["wav"])
     assert len(expected) >= 3, "the crafted model should fire on this stream"
     # `python -m kws detect` (LiteRT's default kernels) finds the same keywords at the same times
     assert [(d.time_ms, d.label) for d in detect_file(built["model"], built["wav"], out=io.StringIO())] == \
         [(d.time_ms, d.label) for d in expected]
-    proc, port = _start_sim(built["sim"], built["wav"], "--hold-s", "0.5")
-    try:
-        heard = monitor(port, send=("version",), seconds=120, out=io.StringIO(), quiet=True)
-    finally:
-        proc.wait(timeout=30)
-    assert heard.ended, heard.lines[-3:]
-    version = [line for line in heard.lines if line.startswith("version app=")]  # "ready" may come first
-    assert len(version) == 1 and "keywords=akawuka,masiki" in version[0]
-    assert [(d.time_ms, d.label, d.score) for d in heard.detections] == \
-        [(d.time_ms, d.label, d.score) for d in expected]
-    # scored against a truth file the same way as the Python evaluation
     occurrences = [Occurrence(label=d.label, start_ms=d.time_ms - 600, end_ms=d.time_ms - 300) for d in expected[::2]]
     occurrences.append(Occurrence(label="akawuka", start_ms=39000, end_ms=39400))
-    device = score_detections(heard.detections, occurrences, 40.0)
+    truth = write_json(tmp_path / "stream.wav.truth.json", {"duration_s": 40.0, "occurrences": [
+        {"label": o.label, "start_ms": o.start_ms, "end_ms": o.end_ms} for o in occurrences]})
+    proc, port = _start_sim(built["sim"], built["wav"], "--hold-s", "0.5")
+    try:
+        cli = subprocess.run([sys.executable, "-m", "kws", "monitor", "--port", port, "--truth", str(truth), "--log",
+                              str(tmp_path / "serial.log"), "--seconds", "120"], capture_output=True, text=True,
+                             cwd=ROOT, timeout=180, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        proc.wait(timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    lines = [entry.split("\t", 1)[1] for entry in (tmp_path / "serial.log").read_text().splitlines()]
+    assert lines[-1] == "end audio_ms=40000"
+    version = [line for line in lines if line.startswith("version app=")]  # "ready" may come first
+    assert len(version) == 1 and "keywords=akawuka,masiki" in version[0]
+    heard = [d for d in map(parse_detection, lines) if d is not None]
+    assert [(d.time_ms, d.label, d.score) for d in heard] == [(d.time_ms, d.label, d.score) for d in expected]
     python = match_detections(expected, occurrences, 40.0, labels=["akawuka", "masiki"])
-    assert (device.frr, device.fa_per_hour) == (python.frr, python.fa_per_hour) and device.false_rejects >= 1
+    summary = cli.stdout.strip().splitlines()[-1]
+    assert python.false_rejects >= 1 and f"FRR {python.frr:.3f}" in summary
+    assert f"{python.fa_per_hour:.2f} false accepts per hour" in summary, summary
 
 
 @pytest.mark.slow
