@@ -313,3 +313,30 @@ def test_monitor_refuses_a_missing_port_and_a_missing_truth(tmp_path):
     assert parse_detection("1270 masiki 124").time_ms == 1270
     for line in ("stats uptime_ms=1", "1270 masiki", "error 1 2", "12 a b"):
         assert parse_detection(line) is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _arm_tools(), reason="arm-none-eabi-gcc not installed (tools/ensure_arm.sh installs it)")
+def test_app_with_the_deployable_model_fits_the_nano(tmp_path):
+    """Application + engine + the deployable architecture of `make train-kws` (DS-CNN-S + 128-d embedding +
+    head, ~58 KB int8; untrained: sizes do not depend on training) within 256 KB flash and 96 KB RAM."""
+    import keras
+
+    from export.firmware import render_firmware
+    from export.firmware_build import arm_size, build_qemu
+    from export.quantize import to_int8_tflite
+    from kws.bundle import save_bundle
+    from kws.features import int8_to_float
+    from kws.models import build_classifier, ds_cnn
+    from kws.streaming import StreamingConfig
+
+    keras.utils.set_random_seed(0)
+    model = build_classifier(ds_cnn.Config(size="s"), 5, embedding_dim=128)
+    features = int8_to_float(np.random.default_rng(0).integers(-128, 128, (32, 49, 40)).astype(np.int8))
+    tflite = to_int8_tflite(model, features)
+    folder = save_bundle(tmp_path / "deployable", model=model, tflite=tflite, report={}, config={},
+                         streaming=StreamingConfig(labels=("_silence_", "_unknown_", "kw1", "kw2", "kw3")))
+    sketch = render_firmware(folder, tmp_path / "kws-deployable")
+    memory = arm_size(build_qemu(sketch.path, tmp_path / "deployable.elf"))
+    assert len(tflite) > 50_000 and memory.flash_bytes > len(tflite) // 2
+    assert memory.flash_bytes <= 256 * 1024 and memory.ram_bytes <= 96 * 1024, memory
