@@ -340,3 +340,29 @@ def test_app_with_the_deployable_model_fits_the_nano(tmp_path):
     memory = arm_size(build_qemu(sketch.path, tmp_path / "deployable.elf"))
     assert len(tflite) > 50_000 and memory.flash_bytes > len(tflite) // 2
     assert memory.flash_bytes <= 256 * 1024 and memory.ram_bytes <= 96 * 1024, memory
+
+
+@pytest.mark.slow
+def test_engine_clock_restarts_keep_detecting_on_the_device_clock(built, tmp_path):
+    """The engine's int32-ms clock would overflow after 24.8 days; the application restarts it every 12.4 days.
+    With the period shortened to 15 s, the lines equal a fresh Python detector per 15-s segment, moved on
+    by the segment's start."""
+    import soundfile as sf
+
+    from export.firmware_build import build_host_sim
+    from kws.monitor import parse_detection
+
+    sim = build_host_sim(built["sketch"].path, tmp_path / "kws_sim_restart",
+                         extra_flags=("-DKWS_APP_ENGINE_RESTART_MS=15000",))
+    result = subprocess.run([str(sim), "--serial", "stdio", "--hold-s", "0", "--stats-at-end", str(built["wav"])],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    lines = result.stdout.splitlines()
+    assert "engine_restarts=2" in lines[-1]
+    audio, _ = sf.read(built["wav"], dtype="int16")
+    expected = []
+    for start_s in (0, 15, 30):
+        part = tmp_path / f"part{start_s}.wav"
+        sf.write(part, audio[16000 * start_s:16000 * (start_s + 15)], 16000, subtype="PCM_16")
+        expected += [(d.time_ms + 1000 * start_s, d.label, d.score) for d in _python_detections(built["model"], part)]
+    got = [(d.time_ms, d.label, d.score) for d in map(parse_detection, lines) if d is not None]
+    assert got == expected and any(t > 30000 for t, _, _ in got)
