@@ -254,6 +254,13 @@ def main() -> None:
         per_tick = 2_000_000 / int(report["calibration_ticks"])  # instructions per SysTick tick
         counts[simd] = (int(report["model_ticks"]) * per_tick / int(report["inferences"]),
                         int(report["frontend_ticks"]) * per_tick / int(report["frames"]))
+        if simd:  # instructions per inference by operator kind (SIMD build)
+            by_op: dict[str, int] = {}
+            for key, value in report.items():
+                if key.startswith("op_ticks_"):
+                    name = compiled.ops[int(key[len("op_ticks_"):])]
+                    by_op[name] = by_op.get(name, 0) + round(int(value) * per_tick / int(report["inferences"]))
+            figures["m4_instructions_by_op_simd"] = by_op
     inference_simd, frame = counts[True]
     inference_portable = counts[False][0]
     stride_s = streaming.stride_frames * streaming.frontend.stride_ms / 1000

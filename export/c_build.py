@@ -18,7 +18,8 @@ HOST_DIR = ROOT / "firmware" / "host"
 
 # program -> (engine sources, generated sources)
 PROGRAMS = {
-    "kws_wav": (("frontend.c", "kernels_int8.c", "recognize.c", "kws_engine.c"), ("kws_model.c", "kws_frontend_tables.c")),
+    "kws_wav": (("frontend.c", "kernels_int8.c", "recognize.c", "kws_engine.c"),
+                ("kws_model.c", "kws_frontend_tables.c")),
     "kws_trace": (("kernels_int8.c",), ("kws_model.c",)),
     "fe_dump": (("frontend.c",), ("kws_frontend_tables.c",)),
     "recognize_dump": (("recognize.c",), ()),

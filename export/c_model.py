@@ -27,7 +27,8 @@ from string import Template
 import numpy as np
 
 from corpus.fsutil import atomic_write_text
-from export.arena import Buffer, greedy_plan
+from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, plan_memory, quantize_multiplier,
+                            read_graph, same_padding)
 from export.c_array import TEMPLATES, c_values, render, write_settings_header
 from export.c_frontend import frontend_tables
 from export.frontend import FrontendConfig
@@ -37,14 +38,6 @@ __all__ = ["UnsupportedOpError", "CModel", "compile_model", "StreamingParams", "
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MEAN", "SOFTMAX", "ADD",
                  "RESHAPE")
-ALIGN = 4
-_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
-
-
-class UnsupportedOpError(ValueError):
-    """The model uses an operator (or a form of one) the C engine does not implement."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class StreamingParams:
     """The fields of kws.streaming.StreamingConfig the firmware needs (export may not import kws)."""
@@ -78,118 +71,6 @@ def read_streaming_params(path: str | Path) -> StreamingParams:
     values["report_labels"] = tuple(values.get("report_labels", ()))
     frontend = from_jsonable(FrontendConfig, data["frontend"]) if "frontend" in data else FrontendConfig()
     return StreamingParams(**values, frontend=frontend)
-
-
-# ------------------------------------------------------------------------------------- quantization maths
-
-def _round_away(x: float) -> int:
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
-def quantize_multiplier(real: float, *, single_rounding: bool = True) -> tuple[int, int]:
-    """TFLite's QuantizeMultiplier: real = m * 2^shift / 2^31 with m in [2^30, 2^31)."""
-    if real == 0.0:
-        return 0, 0
-    fraction, shift = math.frexp(real)
-    q = _round_away(fraction * (1 << 31))
-    if q == 1 << 31:
-        q //= 2
-        shift += 1
-    if shift < -31:
-        return 0, 0
-    if single_rounding and shift > 30:
-        return (1 << 31) - 1, 30
-    return q, shift
-
-
-def _activation_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
-    name = _ACTIVATIONS.get(int(code))
-    if name is None:
-        raise UnsupportedOpError(f"fused activation {code} is not supported")
-    quantize = lambda f: zero_point + _round_away(f / scale)  # noqa: E731
-    if name == "NONE":
-        return -128, 127
-    if name == "RELU":
-        return max(-128, quantize(0.0)), 127
-    if name == "RELU6":
-        return max(-128, quantize(0.0)), min(127, quantize(6.0))
-    return max(-128, quantize(-1.0)), min(127, quantize(1.0))
-
-
-def _same_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
-    effective = (filter_size - 1) * dilation + 1
-    return max(0, (out_size - 1) * stride + effective - in_size) // 2
-
-
-# ------------------------------------------------------------------------------------------ the graph
-
-@dataclass
-class _Tensor:
-    index: int
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    scales: tuple[float, ...]
-    zero_points: tuple[int, ...]
-    data: np.ndarray | None
-
-    @property
-    def scale(self) -> float:
-        return float(self.scales[0]) if self.scales else 0.0
-
-    @property
-    def zero_point(self) -> int:
-        return int(self.zero_points[0]) if self.zero_points else 0
-
-    @property
-    def elements(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
-
-
-@dataclass
-class _Op:
-    index: int
-    name: str
-    inputs: list[int]
-    outputs: list[int]
-    options: object
-
-
-_NUMPY = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16, "INT64": np.int64,
-          "FLOAT32": np.float32}
-
-
-def _read_graph(data: bytes) -> tuple[list[_Tensor], list[_Op], list[int], list[int]]:
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
-    if len(model.subgraphs) != 1:
-        raise UnsupportedOpError(f"model has {len(model.subgraphs)} subgraphs; the engine runs one")
-    graph = model.subgraphs[0]
-    tensors = []
-    for i, t in enumerate(graph.tensors):
-        dtype = flatbuffer_utils.type_to_name(t.type)
-        buffer = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(model.buffers) else None
-        raw = None
-        if buffer is not None and buffer.data is not None and len(buffer.data) > 0:
-            raw = np.frombuffer(bytes(np.asarray(buffer.data, np.uint8)), _NUMPY.get(dtype, np.uint8))
-        q = t.quantization
-        scales = tuple(float(s) for s in q.scale) if q is not None and q.scale is not None else ()
-        zeros = tuple(int(z) for z in q.zeroPoint) if q is not None and q.zeroPoint is not None else ()
-        name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
-        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
-        tensors.append(_Tensor(i, name, dtype, shape, scales, zeros, raw))
-    ops = []
-    for i, op in enumerate(graph.operators):
-        code = model.operatorCodes[op.opcodeIndex]
-        if code.customCode:
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
-            raise UnsupportedOpError(f"operator #{i} is the custom op {custom!r}; the C engine runs builtin ops only")
-        name = str(flatbuffer_utils.opcode_to_name(model, op.opcodeIndex))
-        inputs = [int(x) for x in (op.inputs if op.inputs is not None else ())]
-        outputs = [int(x) for x in (op.outputs if op.outputs is not None else ())]
-        ops.append(_Op(i, name, inputs, outputs, op.builtinOptions))
-    return tensors, ops, [int(x) for x in graph.inputs], [int(x) for x in graph.outputs]
 
 
 # ---------------------------------------------------------------------------------------- the compiler
@@ -242,7 +123,7 @@ def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
 
 
 class _Compiler:
-    def __init__(self, tensors: list[_Tensor], ops: list[_Op], model: str) -> None:
+    def __init__(self, tensors: list[Tensor], ops: list[Op], model: str) -> None:
         self.tensors, self.ops, self.model = tensors, ops, model
         self.templates = _sections()
         self.constants: list[str] = []
@@ -265,7 +146,7 @@ class _Compiler:
         self.const(f"{prefix}_multipliers", "int32_t", [m for m, _ in pairs])
         self.const(f"{prefix}_shifts", "int32_t", [s for _, s in pairs])
 
-    def bias(self, prefix: str, op: _Op) -> str:
+    def bias(self, prefix: str, op: Op) -> str:
         if len(op.inputs) < 3 or op.inputs[2] < 0:
             return "0"
         tensor = self.tensors[op.inputs[2]]
@@ -273,10 +154,11 @@ class _Compiler:
             raise UnsupportedOpError(f"{op.name} #{op.index}: bias must be constant int32")
         return self.const(f"{prefix}_bias", "int32_t", tensor.data)
 
-    def layer(self, op: _Op, offsets: dict[int, int]) -> str:
+    def layer(self, op: Op, offsets: dict[int, int]) -> str:
         t_in, t_out = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
         prefix = f"{self.model}_layer{op.index}"
-        base = dict(model=self.model, index=op.index, in_shape=list(t_in.shape), out_shape=list(t_out.shape), prefix=prefix,
+        base = dict(model=self.model, index=op.index, in_shape=list(t_in.shape), out_shape=list(t_out.shape),
+                    prefix=prefix,
                     in_offset=offsets[t_in.index], out_offset=offsets[t_out.index], out_tensor=t_out.index,
                     out_bytes=t_out.elements)
         if t_out.dtype != "INT8" and op.name != "RESHAPE":
@@ -291,9 +173,9 @@ class _Compiler:
             _, f_h, f_w, _ = t_f.shape
             dil_h, dil_w = int(o.dilationHFactor or 1), int(o.dilationWFactor or 1)
             same = int(o.padding) == 0
-            pad_top = _same_padding(o.strideH, dil_h, in_h, f_h, out_h) if same else 0
-            pad_left = _same_padding(o.strideW, dil_w, in_w, f_w, out_w) if same else 0
-            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            pad_top = same_padding(o.strideH, dil_h, in_h, f_h, out_h) if same else 0
+            pad_left = same_padding(o.strideW, dil_w, in_w, f_w, out_w) if same else 0
+            act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
             self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
@@ -325,7 +207,7 @@ class _Compiler:
             if t_in.elements % in_depth:
                 raise UnsupportedOpError(f"FULLY_CONNECTED #{op.index}: input of {t_in.elements} values does not "
                                          f"split into rows of {in_depth}")
-            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             self.const(f"{prefix}_filter", "int8_t", t_f.data)
             per_channel = len(t_f.scales) > 1
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_depth if per_channel else 1)
@@ -352,13 +234,13 @@ class _Compiler:
             in_h, in_w, in_c = _nhwc(t_in.shape)
             out_h, out_w, out_c = _nhwc(t_out.shape)
             same = int(o.padding) == 0
-            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if (t_in.scale, t_in.zero_point) != (t_out.scale, t_out.zero_point):
                 raise UnsupportedOpError(f"AVERAGE_POOL_2D #{op.index}: input and output quantization must match")
             return self.templates[op.name].substitute(
                 base, stride_h=o.strideH, stride_w=o.strideW, filter_h=o.filterHeight, filter_w=o.filterWidth,
-                pad_top=_same_padding(o.strideH, 1, in_h, o.filterHeight, out_h) if same else 0,
-                pad_left=_same_padding(o.strideW, 1, in_w, o.filterWidth, out_w) if same else 0,
+                pad_top=same_padding(o.strideH, 1, in_h, o.filterHeight, out_h) if same else 0,
+                pad_left=same_padding(o.strideW, 1, in_w, o.filterWidth, out_w) if same else 0,
                 act_min=act_min, act_max=act_max, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w,
                 out_c=out_c)
         if op.name == "SOFTMAX":
@@ -377,13 +259,14 @@ class _Compiler:
             t_in2 = self.tensors[op.inputs[1]]
             if t_in2.shape != t_in.shape or t_in2.data is not None:
                 raise UnsupportedOpError(f"ADD #{op.index}: only two activation tensors of the same shape "
-                                         f"(no broadcasting, no constants), got {list(t_in.shape)} + {list(t_in2.shape)}")
+                                         f"(no broadcasting, no constants), got {list(t_in.shape)} + "
+                                         f"{list(t_in2.shape)}")
             left_shift = 20
             twice_max = 2 * max(float(t_in.scale), float(t_in2.scale))
             m1, s1 = quantize_multiplier(float(t_in.scale) / twice_max)
             m2, s2 = quantize_multiplier(float(t_in2.scale) / twice_max)
             mo, so = quantize_multiplier(twice_max / ((1 << left_shift) * float(t_out.scale)))
-            act_min, act_max = _activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
+            act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             return self.templates[op.name].substitute(
                 base, in2_shape=list(t_in2.shape), in2_offset=offsets[t_in2.index], input1_offset=-t_in.zero_point,
                 input2_offset=-t_in2.zero_point, output_offset=t_out.zero_point, left_shift=left_shift,
@@ -395,66 +278,6 @@ class _Compiler:
                                  f"(it has: {', '.join(SUPPORTED_OPS)})")
 
 
-def _in_place_legal(op: _Op, tensors: list[_Tensor]) -> bool:
-    """Whether the kernel may write its output over its input (kernels_int8.c says why each is safe):
-    elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
-    channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
-    multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`)."""
-    t_in, t_out = tensors[op.inputs[0]], tensors[op.outputs[0]]
-    if op.name in ("SOFTMAX", "ADD"):
-        return t_in.elements == t_out.elements
-    if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(t_in.shape) != 4 or len(t_out.shape) != 4:
-        return False
-    o, t_f = op.options, tensors[op.inputs[1]]
-    dilation = (int(o.dilationHFactor or 1), int(o.dilationWFactor or 1))
-    if (int(o.strideH), int(o.strideW)) != (1, 1) or dilation != (1, 1) or t_in.shape[1:3] != t_out.shape[1:3]:
-        return False
-    if op.name == "CONV_2D":
-        return tuple(t_f.shape[1:3]) == (1, 1) and t_out.shape[3] <= t_in.shape[3]
-    return t_out.shape[3] == t_in.shape[3] and t_f.shape[1] <= 16
-
-
-def _plan(tensors: list[_Tensor], ops: list[_Op], inputs: list[int], outputs: list[int]) -> tuple[dict[int, int], int]:
-    """Offsets of every activation tensor in the one buffer, and the buffer's size."""
-    activation = lambda t: tensors[t].data is None  # noqa: E731
-    parent: dict[int, int] = {}
-
-    def find(t: int) -> int:
-        while parent.get(t, t) != t:
-            t = parent[t]
-        return t
-
-    last_use: dict[int, int] = {}
-    for op in ops:
-        for t in op.inputs:
-            if t >= 0 and activation(t):
-                last_use[t] = op.index
-    first: dict[int, int] = {t: 0 for t in inputs}
-    last: dict[int, int] = {}
-    for op in ops:
-        for t in op.outputs:
-            first.setdefault(t, op.index)
-        source = op.inputs[0] if op.inputs else -1
-        if source >= 0 and activation(source):
-            dies_here = last_use.get(source) == op.index and source not in outputs
-            if op.name == "RESHAPE" or (dies_here and _in_place_legal(op, tensors)):
-                parent[op.outputs[0]] = find(source)
-    for t, start in first.items():
-        last[t] = max(last_use.get(t, start), len(ops) - 1 if t in outputs else start)
-    groups: dict[int, list[int]] = {}
-    for t in first:
-        groups.setdefault(find(t), []).append(t)
-    buffers, roots = [], []
-    for root, members in sorted(groups.items()):
-        size = max(tensors[t].elements for t in members)
-        buffers.append(Buffer(name=tensors[root].name, size=(size + ALIGN - 1) // ALIGN * ALIGN,
-                              first=min(first[t] for t in members), last=max(last[t] for t in members)))
-        roots.append(root)
-    placed, high = greedy_plan(buffers)
-    root_offset = dict(zip(roots, placed))
-    return {t: root_offset[find(t)] for t in first}, max(int(high), ALIGN)
-
-
 def compile_model(tflite: bytes, streaming: StreamingParams | None, out_dir: str | Path, *,
                   source: str = "model_int8.tflite", model: str = "kws_model") -> CModel:
     """C sources of a model for the engine. With `streaming` None, only the model (`<model>.c`, functions
@@ -463,7 +286,7 @@ def compile_model(tflite: bytes, streaming: StreamingParams | None, out_dir: str
     from export.c_array import c_identifier
 
     model = c_identifier(model)
-    tensors, ops, inputs, outputs = _read_graph(tflite)
+    tensors, ops, inputs, outputs = read_graph(tflite)
     unsupported = sorted({op.name for op in ops if op.name not in SUPPORTED_OPS})
     if unsupported:
         first = next(op for op in ops if op.name in unsupported)
@@ -505,7 +328,7 @@ def compile_model(tflite: bytes, streaming: StreamingParams | None, out_dir: str
 def _write_model(tensors, ops, inputs, outputs, out_dir: Path, model: str, tflite: bytes, source: str, *,
                  input_check: str) -> CModel:
     t_in, t_out = tensors[inputs[0]], tensors[outputs[0]]
-    offsets, arena_bytes = _plan(tensors, ops, inputs, outputs)
+    offsets, arena_bytes = plan_memory(tensors, ops, inputs, outputs)
     compiler = _Compiler(tensors, ops, model)
     layers = [compiler.layer(op, offsets) for op in ops]
     scratch_bytes = 2 * compiler.patch_values + compiler.rows_bytes

@@ -219,7 +219,7 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
     rng = np.random.default_rng(5)
     clips = {p.stem: sf.read(p, dtype="int16")[0] for p in SHARED.glob("*_1000ms.wav")}
     pieces = []
-    for i in range(40):  # 80 s: words between noise
+    for i in range(24):  # 48 s: words between noise
         pieces.append((rng.normal(0, 200, 16000)).astype(np.int16))
         pieces.append(clips[["yes_1000ms", "no_1000ms", "noise_1000ms", "silence_1000ms"][i % 4]])
     stream = np.concatenate(pieces)
@@ -232,7 +232,7 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
     for start in range(0, len(stream), 16000 * 20):
         found += detector.push_audio(stream[start:start + 16000 * 20])
     py_lines = [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found]
-    assert c_lines[:-1] == py_lines and len(py_lines) >= 10
+    assert c_lines[:-1] == py_lines and len(py_lines) >= 4
 
 
 @pytest.mark.slow

@@ -234,30 +234,36 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
     if (mult == 1 && (out_c & 3) == 0) {
       /* four channels per word: SMLABB / SMLATT keep the lanes apart */
       const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      const size_t x_step = (size_t)p->dilation_w * in_dims.c;
       for (; oc < out_c; oc += 4) {
-        int32_t a[4], j;
-        a[0] = a[1] = a[2] = a[3] = 0;
+        /* scalar accumulators stay in registers (an array would live on the stack) */
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j, acc[4];
         for (fy = 0; fy < filter_h; ++fy) {
-          const int8_t *row = rows[fy];
-          const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
-          if (!row) continue;
-          row += oc;
-          for (fx = fx_first; fx < fx_end; ++fx) {
+          const int8_t *x_ptr, *w_ptr;
+          int32_t taps = fx_end - fx_first;
+          if (!rows[fy] || taps <= 0) continue;
+          x_ptr = rows[fy] + oc + (size_t)(x0 + fx_first * p->dilation_w) * in_dims.c;
+          w_ptr = filter + ((size_t)fy * filter_w + fx_first) * out_c + oc;
+          for (; taps > 0; --taps, x_ptr += x_step, w_ptr += out_c) {
             uint32_t xv, wv, x02, x13, w02, w13;
-            memcpy(&xv, row + (size_t)(x0 + fx * p->dilation_w) * in_dims.c, 4);
-            memcpy(&wv, frow + (size_t)fx * out_c, 4);
+            memcpy(&xv, x_ptr, 4);
+            memcpy(&wv, w_ptr, 4);
             x02 = __sxtab16(offsets, xv);
             x13 = sxtab16_ror8(offsets, xv);
             w02 = __sxtb16(wv);
             w13 = sxtb16_ror8(wv);
-            a[0] = __smlabb(x02, w02, a[0]);
-            a[2] = __smlatt(x02, w02, a[2]);
-            a[1] = __smlabb(x13, w13, a[1]);
-            a[3] = __smlatt(x13, w13, a[3]);
+            a0 = __smlabb(x02, w02, a0);
+            a2 = __smlatt(x02, w02, a2);
+            a1 = __smlabb(x13, w13, a1);
+            a3 = __smlatt(x13, w13, a3);
           }
         }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
         for (j = 0; j < 4; ++j) {
-          int32_t v = a[j] + (bias ? bias[oc + j] : 0);
+          int32_t v = acc[j] + (bias ? bias[oc + j] : 0);
           v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
           o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
         }

@@ -1,0 +1,195 @@
+"""The model compiler's view of an int8 .tflite (export.c_model): operators with their options and constant
+data, LiteRT's requantization maths (QuantizeMultiplier, activation ranges, SAME padding), and the static
+memory plan of the activations (lifetimes, in-place layers, export.arena.greedy_plan)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from export.arena import Buffer, greedy_plan
+
+__all__ = ["UnsupportedOpError", "quantize_multiplier", "activation_range", "same_padding", "Tensor", "Op",
+           "read_graph", "plan_memory", "ALIGN"]
+
+ALIGN = 4
+_ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
+
+
+class UnsupportedOpError(ValueError):
+    """The model uses an operator (or a form of one) the C engine does not implement."""
+
+
+# ------------------------------------------------------------------------------------- quantization maths
+
+def _round_away(x: float) -> int:
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier(real: float, *, single_rounding: bool = True) -> tuple[int, int]:
+    """TFLite's QuantizeMultiplier: real = m * 2^shift / 2^31 with m in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    fraction, shift = math.frexp(real)
+    q = _round_away(fraction * (1 << 31))
+    if q == 1 << 31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if single_rounding and shift > 30:
+        return (1 << 31) - 1, 30
+    return q, shift
+
+
+def activation_range(code: int, scale: float, zero_point: int) -> tuple[int, int]:
+    name = _ACTIVATIONS.get(int(code))
+    if name is None:
+        raise UnsupportedOpError(f"fused activation {code} is not supported")
+    quantize = lambda f: zero_point + _round_away(f / scale)  # noqa: E731
+    if name == "NONE":
+        return -128, 127
+    if name == "RELU":
+        return max(-128, quantize(0.0)), 127
+    if name == "RELU6":
+        return max(-128, quantize(0.0)), min(127, quantize(6.0))
+    return max(-128, quantize(-1.0)), min(127, quantize(1.0))
+
+
+def same_padding(stride: int, dilation: int, in_size: int, filter_size: int, out_size: int) -> int:
+    effective = (filter_size - 1) * dilation + 1
+    return max(0, (out_size - 1) * stride + effective - in_size) // 2
+
+
+# ------------------------------------------------------------------------------------------ the graph
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+    data: np.ndarray | None
+
+    @property
+    def scale(self) -> float:
+        return float(self.scales[0]) if self.scales else 0.0
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points[0]) if self.zero_points else 0
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+
+@dataclass
+class Op:
+    index: int
+    name: str
+    inputs: list[int]
+    outputs: list[int]
+    options: object
+
+
+_NUMPY = {"INT8": np.int8, "INT32": np.int32, "UINT8": np.uint8, "INT16": np.int16, "INT64": np.int64,
+          "FLOAT32": np.float32}
+
+
+def read_graph(data: bytes) -> tuple[list[Tensor], list[Op], list[int], list[int]]:
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    if len(model.subgraphs) != 1:
+        raise UnsupportedOpError(f"model has {len(model.subgraphs)} subgraphs; the engine runs one")
+    graph = model.subgraphs[0]
+    tensors = []
+    for i, t in enumerate(graph.tensors):
+        dtype = flatbuffer_utils.type_to_name(t.type)
+        buffer = model.buffers[t.buffer] if t.buffer is not None and t.buffer < len(model.buffers) else None
+        raw = None
+        if buffer is not None and buffer.data is not None and len(buffer.data) > 0:
+            raw = np.frombuffer(bytes(np.asarray(buffer.data, np.uint8)), _NUMPY.get(dtype, np.uint8))
+        q = t.quantization
+        scales = tuple(float(s) for s in q.scale) if q is not None and q.scale is not None else ()
+        zeros = tuple(int(z) for z in q.zeroPoint) if q is not None and q.zeroPoint is not None else ()
+        name = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else str(t.name)
+        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
+        tensors.append(Tensor(i, name, dtype, shape, scales, zeros, raw))
+    ops = []
+    for i, op in enumerate(graph.operators):
+        code = model.operatorCodes[op.opcodeIndex]
+        if code.customCode:
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else str(code.customCode)
+            raise UnsupportedOpError(f"operator #{i} is the custom op {custom!r}; the C engine runs builtin ops only")
+        name = str(flatbuffer_utils.opcode_to_name(model, op.opcodeIndex))
+        inputs = [int(x) for x in (op.inputs if op.inputs is not None else ())]
+        outputs = [int(x) for x in (op.outputs if op.outputs is not None else ())]
+        ops.append(Op(i, name, inputs, outputs, op.builtinOptions))
+    return tensors, ops, [int(x) for x in graph.inputs], [int(x) for x in graph.outputs]
+
+
+def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
+    """Whether the kernel may write its output over its input (kernels_int8.c says why each is safe):
+    elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
+    channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
+    multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`)."""
+    t_in, t_out = tensors[op.inputs[0]], tensors[op.outputs[0]]
+    if op.name in ("SOFTMAX", "ADD"):
+        return t_in.elements == t_out.elements
+    if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(t_in.shape) != 4 or len(t_out.shape) != 4:
+        return False
+    o, t_f = op.options, tensors[op.inputs[1]]
+    dilation = (int(o.dilationHFactor or 1), int(o.dilationWFactor or 1))
+    if (int(o.strideH), int(o.strideW)) != (1, 1) or dilation != (1, 1) or t_in.shape[1:3] != t_out.shape[1:3]:
+        return False
+    if op.name == "CONV_2D":
+        return tuple(t_f.shape[1:3]) == (1, 1) and t_out.shape[3] <= t_in.shape[3]
+    return t_out.shape[3] == t_in.shape[3] and t_f.shape[1] <= 16
+
+
+def plan_memory(tensors: list[Tensor], ops: list[Op], inputs: list[int],
+                outputs: list[int]) -> tuple[dict[int, int], int]:
+    """Offsets of every activation tensor in the one buffer, and the buffer's size."""
+    activation = lambda t: tensors[t].data is None  # noqa: E731
+    parent: dict[int, int] = {}
+
+    def find(t: int) -> int:
+        while parent.get(t, t) != t:
+            t = parent[t]
+        return t
+
+    last_use: dict[int, int] = {}
+    for op in ops:
+        for t in op.inputs:
+            if t >= 0 and activation(t):
+                last_use[t] = op.index
+    first: dict[int, int] = {t: 0 for t in inputs}
+    last: dict[int, int] = {}
+    for op in ops:
+        for t in op.outputs:
+            first.setdefault(t, op.index)
+        source = op.inputs[0] if op.inputs else -1
+        if source >= 0 and activation(source):
+            dies_here = last_use.get(source) == op.index and source not in outputs
+            if op.name == "RESHAPE" or (dies_here and _in_place_legal(op, tensors)):
+                parent[op.outputs[0]] = find(source)
+    for t, start in first.items():
+        last[t] = max(last_use.get(t, start), len(ops) - 1 if t in outputs else start)
+    groups: dict[int, list[int]] = {}
+    for t in first:
+        groups.setdefault(find(t), []).append(t)
+    buffers, roots = [], []
+    for root, members in sorted(groups.items()):
+        size = max(tensors[t].elements for t in members)
+        buffers.append(Buffer(name=tensors[root].name, size=(size + ALIGN - 1) // ALIGN * ALIGN,
+                              first=min(first[t] for t in members), last=max(last[t] for t in members)))
+        roots.append(root)
+    placed, high = greedy_plan(buffers)
+    root_offset = dict(zip(roots, placed))
+    return {t: root_offset[find(t)] for t in first}, max(int(high), ALIGN)
