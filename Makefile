@@ -28,7 +28,7 @@ TPS_OUT ?= data/tps
 TPS_LANG ?= en
 
 .PHONY: help setup java sctk flite voices arm-tools test test-fast train-kws build-tps train-asr eval-wer firmware-host \
-	bench bench-quick clean-venv
+	firmware flash bench bench-quick clean-venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -99,6 +99,18 @@ bench-quick: setup java sctk flite arm-tools  ## every benchmark with --quick (<
 
 bench: setup java sctk flite arm-tools  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# ---- Arduino Nano 33 BLE wake word (issue 16): the sketch of MODEL and the host simulator of the same sources
+PORT ?=
+THRESHOLD ?=
+SKETCH = build/nano33ble/$(notdir $(abspath $(KWS_MODEL)))
+
+firmware: setup  ## Nano 33 BLE sketch of MODEL (default models/kws-lg) in build/nano33ble/<name>/ + host simulator [THRESHOLD=N]
+	$(PY) -m export firmware --model $(KWS_MODEL) --out $(SKETCH) --sim $(SKETCH)-host/kws_sim \
+		$(if $(THRESHOLD),--threshold $(THRESHOLD))
+
+flash: firmware  ## compile and upload it with arduino-cli: MODEL=models/kws-lg PORT=/dev/ttyACM0
+	@bash tools/flash_nano33ble.sh $(SKETCH) "$(PORT)"
 
 clean-venv:  ## remove .venv
 	rm -rf $(VENV)

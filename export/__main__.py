@@ -7,7 +7,7 @@ import sys
 
 from corpus.cli import run_cli
 
-_COMMAND_MODULES: tuple[str, ...] = ("export.cli",)
+_COMMAND_MODULES: tuple[str, ...] = ("export.cli", "export.firmware")
 
 _DESCRIPTION = """\
 Deployment of trained models: int8 post-training quantization, LiteRT parity checks,

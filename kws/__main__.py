@@ -7,7 +7,7 @@ import sys
 
 from corpus.cli import run_cli
 
-_COMMAND_MODULES: tuple[str, ...] = ("kws.train", "kws.detect", "kws.cli")
+_COMMAND_MODULES: tuple[str, ...] = ("kws.train", "kws.detect", "kws.cli", "kws.monitor")
 
 _DESCRIPTION = """\
 Keyword spotting from MSWC-layout data: features, embedding, few-shot and closed-set training,
