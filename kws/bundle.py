@@ -83,8 +83,7 @@ def save_bundle(out: str | Path, *, model, tflite: bytes, streaming: StreamingCo
     write_settings_header(out / "c", streaming=streaming, input_scale=lite.input_scale,
                           input_zero_point=lite.input_zero_point, output_scale=lite.output_scale,
                           output_zero_point=lite.output_zero_point, arena_bytes=arena.arena_bytes,
-                          arena_note=f"estimate ({arena.activations_bytes} B activations + "
-                                     f"{arena.persistent_bytes} B persistent), see export/arena.py")
+                          arena_note=arena.method + "; see export/arena.py")
     write_json(out / CONFIG, config)
     write_json(out / REPORT, report)
     return out

@@ -441,7 +441,8 @@ def _summary(report: dict, out: Path, synthetic: bool, say: Callable[[str], None
         f"({report['embedding']['origin']})",
         f"held-out speakers (DEV+TEST clips): accuracy {m['accuracy']:.3f}; F1 {f1}",
         f"int8: {q['model_bytes']:,} bytes, accuracy {q['int8_accuracy']:.3f} vs float {q['float_accuracy']:.3f} "
-        f"(drop {q['accuracy_drop_points']:.1f} points); tensor arena ~{q['arena']['arena_bytes']:,} bytes (estimate)",
+        f"(drop {q['accuracy_drop_points']:.1f} points); tensor arena {q['arena']['arena_bytes']:,} bytes "
+        f"({'measured by TFLM' if q['arena']['method'].startswith('measured') else 'estimate'})",
         f"streaming (TEST speakers, {s['test']['minutes']:.0f} min noisy stream, {s['test']['occurrences']} keywords): "
         f"threshold {test['threshold']} (chosen on DEV for <= {s['target_fa_per_hour']} FA/h) -> FRR {test['frr']:.3f}, "
         f"{test['fa_per_hour']:.1f} FA/h (FRR by keyword: "
