@@ -42,7 +42,7 @@ class _Reading:
         self.model, self.language, self.seed = model, language, seed
 
     def __call__(self, job: tuple[int, tuple[str, ...], object]) -> np.ndarray | None:
-        from corpus.augment import AugmentConfig, augment
+        from corpus.augment import DegradeConfig, augment
         from corpus.synth import SynthError, synthesize
 
         index, words, speaker = job
@@ -52,7 +52,7 @@ class _Reading:
         except SynthError:
             return None
         pad = [np.zeros(int(rng.uniform(0.15, 0.6) * 16000), np.float32) for _ in range(2)]
-        config = AugmentConfig(noise_kind=("white", "pink")[int(rng.integers(2))], snr_db=float(rng.uniform(10, 30)),
+        config = DegradeConfig(noise_kind=("white", "pink")[int(rng.integers(2))], snr_db=float(rng.uniform(10, 30)),
                                rt60_s=float(rng.uniform(0.2, 0.5)) if rng.random() < 0.3 else 0.0,
                                gain_db=float(rng.uniform(-6, 3)))
         samples = augment(np.concatenate([pad[0], speech, pad[1]]), config, rng)
