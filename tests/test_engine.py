@@ -175,7 +175,10 @@ def test_an_op_the_engine_lacks_is_a_clear_error(tmp_path):
         compile_model(tflite, StreamingParams(labels=(SILENCE, UNKNOWN, "x")), tmp_path)
 
 
-def test_recognize_commands_equals_the_python_class(tmp_path):
+# 0: a normal stream; then streams that cross 2^31 ms (24.8 days, where an int32 ms clock overflows) and
+# 2^32 ms (49.7 days, a uint32 one) halfway: the engine's times are 64-bit
+@pytest.mark.parametrize("start_ms", [0, 2**31 - 600_000, 2**32 - 600_000])
+def test_recognize_commands_equals_the_python_class(start_ms, tmp_path):
     from kws.streaming import RecognizeCommands, StreamingConfig
 
     labels = (SILENCE, UNKNOWN, "yes", "no")
@@ -188,7 +191,7 @@ def test_recognize_commands_equals_the_python_class(tmp_path):
     scores = rng.integers(0, 80, size=(n, 4))
     top = np.repeat(rng.integers(0, 4, size=n // 25), 25)[:n]
     scores[np.arange(n), top] = rng.integers(120, 256, size=n)
-    times = np.arange(n) * 40 + 1010
+    times = np.arange(n, dtype=np.int64) * 40 + 1010 + start_ms
     lines = "\n".join(f"{t} " + " ".join(map(str, row)) for t, row in zip(times, scores))
     out = subprocess.run([exe], input=lines, capture_output=True, text=True, check=True).stdout.split("\n")
     python = RecognizeCommands(config)
