@@ -236,6 +236,19 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
         found += detector.push_audio(stream[start:start + 16000 * 20])
     py_lines = [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found]
     assert c_lines[:-1] == py_lines and len(py_lines) >= 4
+    # the engine's threshold set at run time (kws_set_threshold): Python's detections at that threshold
+    higher = sorted(d.score for d in found)[len(found) // 2]
+    c_higher = subprocess.run([str(tmp_path / "c" / "kws_wav"), "--threshold", str(higher), str(tmp_path / "s.wav")],
+                              capture_output=True, text=True, check=True).stdout.rstrip("\n").split("\n")
+    detector = StreamingDetector(lambda w: lite.scores(np.asarray(w, np.int8)),
+                                 replace(config, detection_threshold=higher))
+    found_higher = detector.push_audio(stream)
+    assert c_higher[:-1] == [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found_higher]
+    assert 1 <= len(found_higher) < len(found) and f"(threshold {higher}, C engine)" in c_higher[-1]
+    for bad in ("256", "-1", "99999999999", "12a"):  # refused by the engine (or the parser), nothing run
+        refused = subprocess.run([str(tmp_path / "c" / "kws_wav"), "--threshold", bad, str(tmp_path / "s.wav")],
+                                 capture_output=True, text=True)
+        assert refused.returncode == 2 and bad in refused.stderr and refused.stdout == "", bad
 
 
 @pytest.mark.slow
