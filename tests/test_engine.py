@@ -175,7 +175,10 @@ def test_an_op_the_engine_lacks_is_a_clear_error(tmp_path):
         compile_model(tflite, StreamingParams(labels=(SILENCE, UNKNOWN, "x")), tmp_path)
 
 
-def test_recognize_commands_equals_the_python_class(tmp_path):
+# 0: a normal stream; then streams that cross 2^31 ms (24.8 days, where an int32 ms clock overflows) and
+# 2^32 ms (49.7 days, a uint32 one) halfway: the engine's times are 64-bit
+@pytest.mark.parametrize("start_ms", [0, 2**31 - 600_000, 2**32 - 600_000])
+def test_recognize_commands_equals_the_python_class(start_ms, tmp_path):
     from kws.streaming import RecognizeCommands, StreamingConfig
 
     labels = (SILENCE, UNKNOWN, "yes", "no")
@@ -188,7 +191,7 @@ def test_recognize_commands_equals_the_python_class(tmp_path):
     scores = rng.integers(0, 80, size=(n, 4))
     top = np.repeat(rng.integers(0, 4, size=n // 25), 25)[:n]
     scores[np.arange(n), top] = rng.integers(120, 256, size=n)
-    times = np.arange(n) * 40 + 1010
+    times = np.arange(n, dtype=np.int64) * 40 + 1010 + start_ms
     lines = "\n".join(f"{t} " + " ".join(map(str, row)) for t, row in zip(times, scores))
     out = subprocess.run([exe], input=lines, capture_output=True, text=True, check=True).stdout.split("\n")
     python = RecognizeCommands(config)
@@ -233,6 +236,19 @@ def test_kws_wav_prints_what_the_python_detector_finds(tmp_path):
         found += detector.push_audio(stream[start:start + 16000 * 20])
     py_lines = [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found]
     assert c_lines[:-1] == py_lines and len(py_lines) >= 4
+    # the engine's threshold set at run time (kws_set_threshold): Python's detections at that threshold
+    higher = sorted(d.score for d in found)[len(found) // 2]
+    c_higher = subprocess.run([str(tmp_path / "c" / "kws_wav"), "--threshold", str(higher), str(tmp_path / "s.wav")],
+                              capture_output=True, text=True, check=True).stdout.rstrip("\n").split("\n")
+    detector = StreamingDetector(lambda w: lite.scores(np.asarray(w, np.int8)),
+                                 replace(config, detection_threshold=higher))
+    found_higher = detector.push_audio(stream)
+    assert c_higher[:-1] == [f"{d.time_ms / 1000:9.2f} s  {d.label}  score {d.score}" for d in found_higher]
+    assert 1 <= len(found_higher) < len(found) and f"(threshold {higher}, C engine)" in c_higher[-1]
+    for bad in ("256", "-1", "99999999999", "12a"):  # refused by the engine (or the parser), nothing run
+        refused = subprocess.run([str(tmp_path / "c" / "kws_wav"), "--threshold", bad, str(tmp_path / "s.wav")],
+                                 capture_output=True, text=True)
+        assert refused.returncode == 2 and bad in refused.stderr and refused.stdout == "", bad
 
 
 @pytest.mark.slow

@@ -11,13 +11,6 @@
 
 #define FRAME_SAMPLES KWS_APP_FRAME_SAMPLES
 
-/* The engine keeps its stream time in int32 milliseconds, which overflow after 24.8 days: an always-on
- * device would stop detecting then. So the application restarts the engine's clock (kws_init) every
- * 2^30 ms (12.4 days) of audio it was given, at a frame boundary, and adds the restart's position itself;
- * the cost is one model window (~1 s) without detections. Tests shorten the period with -D. */
-#ifndef KWS_APP_ENGINE_RESTART_MS
-#define KWS_APP_ENGINE_RESTART_MS (1ul << 30)
-#endif
 #define MAX_EVENTS KWS_MAX_EVENTS(FRAME_SAMPLES)
 
 static int16_t g_ring_storage[KWS_APP_RING_SAMPLES];
@@ -25,7 +18,6 @@ static kws_ring_t g_ring;
 static kws_cmd_reader_t g_reader;
 static kws_app_stats_t g_stats;
 static uint64_t g_consumed_samples;
-static uint64_t g_engine_start_samples; /* g_consumed_samples when the engine's clock last started */
 static uint32_t g_dropped_seen;  /* last 32-bit value of the ring's dropped counter we extended */
 static uint64_t g_led_off_at_sample;
 static int g_led_on;
@@ -94,34 +86,37 @@ void kws_app_print_stats(void) {
   kws_line_u64(&line, g_stats.max_frame_us);
   kws_line_str(&line, " threshold=");
   kws_line_u64(&line, (uint64_t)g_stats.threshold);
-  kws_line_str(&line, " engine_restarts=");
-  kws_line_u64(&line, g_stats.engine_restarts);
+  write_line(&line);
+}
+
+static void print_threshold(void) {
+  kws_line_t line;
+  kws_line_start(&line);
+  kws_line_str(&line, "threshold ");
+  kws_line_u64(&line, (uint64_t)g_stats.threshold);
   write_line(&line);
 }
 
 static void handle_command(const kws_cmd_t *cmd) {
-  kws_line_t line;
   switch (cmd->kind) {
     case KWS_CMD_NONE:
       return;
     case KWS_CMD_THRESHOLD_SET:
 #ifdef KWS_ENGINE_HAS_SET_THRESHOLD
+      /* the parser already checked 0..255; the engine checks again */
       if (kws_set_threshold(cmd->value) != 0) {
         print_text("error engine refused the threshold", 0);
         return;
       }
       g_stats.threshold = cmd->value;
+      print_threshold(); /* confirm the value in force */
 #else
       /* This engine compiles the threshold in (KWS_DETECTION_THRESHOLD): say how to change it. */
       print_text("error threshold is built in; rebuild: make flash MODEL=... THRESHOLD=N", 0);
-      return;
 #endif
-      /* fall through: confirm the value in force */
+      return;
     case KWS_CMD_THRESHOLD_GET:
-      kws_line_start(&line);
-      kws_line_str(&line, "threshold ");
-      kws_line_u64(&line, (uint64_t)g_stats.threshold);
-      write_line(&line);
+      print_threshold();
       return;
     case KWS_CMD_STATS:
       kws_app_print_stats();
@@ -136,13 +131,13 @@ static void handle_command(const kws_cmd_t *cmd) {
   }
 }
 
-/* Device time of an engine event: where the engine's clock started, plus its time (ms of the audio it was
- * given since then), plus the audio dropped by overruns before that point (the ring's drop marks). */
+/* Device time of an engine event: its time (ms of the audio the engine was given since kws_init; 64-bit,
+ * so it never wraps), plus the audio dropped by overruns before that point (the ring's drop marks). */
 static uint64_t g_dropped_before_event;
 static uint32_t g_dropped_before_seen;
 
-static uint64_t event_device_ms(int32_t engine_ms) {
-  uint64_t ms = samples_to_ms(g_engine_start_samples) + (uint32_t)engine_ms;
+static uint64_t event_device_ms(int64_t engine_ms) {
+  uint64_t ms = (uint64_t)engine_ms;
   uint32_t position = (uint32_t)(ms * KWS_APP_SAMPLE_RATE_HZ / 1000u) - 1u; /* the window's last sample */
   uint32_t dropped = kws_ring_dropped_before(&g_ring, position);
   g_dropped_before_event += (uint32_t)(dropped - g_dropped_before_seen);
@@ -172,7 +167,6 @@ static void report(const kws_event_t *event) {
 int kws_app_init(void) {
   memset(&g_stats, 0, sizeof(g_stats));
   g_consumed_samples = 0;
-  g_engine_start_samples = 0;
   g_dropped_seen = 0;
   g_dropped_before_event = 0;
   g_dropped_before_seen = 0;
@@ -218,12 +212,7 @@ int kws_app_poll(void) {
     refresh_counters();
     for (size_t i = 0; i < found; ++i) report(&events[i]);
     /* frees the drop marks read past */
-    event_device_ms((int32_t)samples_to_ms(g_consumed_samples - g_engine_start_samples));
-    if (samples_to_ms(g_consumed_samples - g_engine_start_samples) >= KWS_APP_ENGINE_RESTART_MS) {
-      kws_init();
-      g_engine_start_samples = g_consumed_samples;
-      g_stats.engine_restarts++;
-    }
+    event_device_ms((int64_t)samples_to_ms(g_consumed_samples));
   }
   refresh_counters();
   if (g_led_on && g_stats.captured_samples >= g_led_off_at_sample) {

@@ -23,7 +23,6 @@ typedef struct {
   uint64_t busy_us;           /* processing clock spent in the engine */
   uint32_t max_frame_us;      /* longest single frame */
   int threshold;
-  uint32_t engine_restarts;   /* clock restarts of the engine (every 12.4 days of audio, see kws_app.c) */
 } kws_app_stats_t;
 
 /* Initialises engine and ring; prints the "ready" line. Returns 0, or -1 if the engine failed. */

@@ -29,21 +29,30 @@ extern "C" {
 #endif
 
 /* A detection: `label_index` into kws_label() (a reported keyword, never silence/unknown), the averaged
- * score 0..255 that crossed KWS_DETECTION_THRESHOLD, and the stream time in ms when the detector fired
- * (end of the window's last frame, counted from kws_init()), as `python -m kws detect` prints it. */
+ * score 0..255 that crossed the threshold (kws_get_threshold()), and the stream time in ms when the detector
+ * fired (end of the window's last frame, counted from kws_init()), as `python -m kws detect` prints it.
+ * 64-bit: the engine's clock never wraps (an int32 ms clock would after 24.8 days). */
 typedef struct {
   int32_t label_index;
   int32_t score;
-  int32_t time_ms;
+  int64_t time_ms;
 } kws_event_t;
+
+/* The detection threshold can be changed at run time (kws_set_threshold). */
+#define KWS_ENGINE_HAS_SET_THRESHOLD 1
 
 /* At most this many events can come out of one kws_push_audio() call of n samples (one per inference). */
 #define KWS_MAX_EVENTS(n) \
   ((size_t)(n) / ((size_t)KWS_FE_STRIDE_SAMPLES * (size_t)KWS_STRIDE_FRAMES) + 1u)
 
-/* Reset everything (front end noise estimate, frame history, RecognizeCommands queue, stream clock).
- * Returns 0. */
+/* Reset everything (front end noise estimate, frame history, RecognizeCommands queue, stream clock, the
+ * threshold back to the built-in KWS_DETECTION_THRESHOLD). Returns 0. */
 int kws_init(void);
+
+/* Detection threshold 0..255 (an averaged score must exceed it), effective from the next inference.
+ * Returns 0, or -1 (threshold unchanged) when out of range. */
+int kws_set_threshold(int threshold);
+int kws_get_threshold(void);
 
 /* Feed n samples; writes up to KWS_MAX_EVENTS(n) detections to `out` and returns how many. */
 size_t kws_push_audio(const int16_t *samples, size_t n, kws_event_t *out);
@@ -56,7 +65,8 @@ int32_t kws_label_count(void);
  * them; all zero before the first inference. */
 const int32_t *kws_last_scores(void);
 
-/* Counters since kws_init(): front-end frames made and model inferences run. */
+/* Counters since kws_init(): front-end frames made and model inferences run (low 32 bits; the engine
+ * counts frames in 64 bits). */
 uint32_t kws_frames_processed(void);
 uint32_t kws_inferences_run(void);
 

@@ -3,16 +3,20 @@
 
 #include <string.h>
 
-#define KWS_INFINITE_MS 2147483647
+#define KWS_INFINITE_MS INT64_MAX
 
-void kws_recognizer_reset(kws_recognizer_t *state) { memset(state, 0, sizeof(*state)); }
+void kws_recognizer_reset(kws_recognizer_t *state) {
+  memset(state, 0, sizeof(*state));
+  state->threshold = KWS_DETECTION_THRESHOLD;
+}
 
 static kws_result_t *oldest(kws_recognizer_t *state) { return &state->queue[state->head]; }
 
-int kws_recognizer_process(kws_recognizer_t *state, const int32_t *scores, int32_t time_ms,
+int kws_recognizer_process(kws_recognizer_t *state, const int32_t *scores, int64_t time_ms,
                            kws_recognition_t *result) {
   int32_t sums[KWS_CATEGORY_COUNT];
-  int32_t i, k, top = 0, top_score = 0, since;
+  int32_t i, k, top = 0, top_score = 0;
+  int64_t since;
   kws_result_t *slot;
   /* 1. order check, then push (the queue holds at most the results of one window: sized by the
    *    generator as average_window_ms / (stride_frames * stride_ms) + 1; if a caller feeds results faster,
@@ -58,7 +62,7 @@ int kws_recognizer_process(kws_recognizer_t *state, const int32_t *scores, int32
   result->label_index = top;
   result->score = top_score;
   result->is_new = 0;
-  if (top_score > KWS_DETECTION_THRESHOLD && (top != state->previous_top || since > KWS_SUPPRESSION_MS)) {
+  if (top_score > state->threshold && (top != state->previous_top || since > KWS_SUPPRESSION_MS)) {
     state->previous_top = top;
     state->previous_top_time_ms = time_ms;
     state->has_previous_top_time = 1;

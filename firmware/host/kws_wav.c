@@ -1,15 +1,18 @@
 /* kws_wav: stream a WAV file through the engine and print its detections, the same lines as
  * `python -m kws detect --model DIR file.wav`:
  *
- *   kws_wav file.wav
+ *   kws_wav [--threshold N] file.wav
  *       1.52 s  akawuka  score 212
  *   1 detection(s) in 15.0 s of audio (threshold 200, C engine)
  *
+ * --threshold N (0..255) sets the engine's threshold at run time (kws_set_threshold) instead of the built-in
+ * one.
  * The WAV must be 16-bit PCM, mono, at the model's sample rate (convert others with sox/ffmpeg first).
  * Built by `make firmware-host MODEL=models/kws-lg`. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #include "kws_engine.h"
@@ -37,11 +40,18 @@ int main(int argc, char **argv) {
   static unsigned char raw[BLOCK_SAMPLES * 2];
   static int16_t samples[BLOCK_SAMPLES];
   static kws_event_t events[KWS_MAX_EVENTS(BLOCK_SAMPLES)];
-  if (argc != 2) {
-    fprintf(stderr, "usage: kws_wav file.wav  (16-bit PCM mono, %d Hz)\n", KWS_SAMPLE_RATE_HZ);
+  long threshold = -1;
+  int have_threshold = 0;
+  if (argc == 4 && !strcmp(argv[1], "--threshold")) {
+    char *end;
+    threshold = strtol(argv[2], &end, 10);
+    if (*argv[2] == '\0' || *end != '\0') return fail(argv[2], "--threshold takes a number 0..255");
+    have_threshold = 1;
+  } else if (argc != 2) {
+    fprintf(stderr, "usage: kws_wav [--threshold N] file.wav  (16-bit PCM mono, %d Hz)\n", KWS_SAMPLE_RATE_HZ);
     return 2;
   }
-  path = argv[1];
+  path = argv[argc - 1];
   file = fopen(path, "rb");
   if (!file) return fail(path, "cannot open");
   if (fread(header, 1, 12, file) != 12 || memcmp(header, "RIFF", 4) || memcmp(header + 8, "WAVE", 4)) {
@@ -68,6 +78,10 @@ int main(int argc, char **argv) {
   if (le32(format + 4) != KWS_SAMPLE_RATE_HZ) return fail(path, "sample rate differs from the model's");
 
   kws_init();
+  /* the engine range-checks: out-of-int values are mapped to -1 so they cannot wrap into range */
+  if (have_threshold && kws_set_threshold(threshold < INT_MIN || threshold > INT_MAX ? -1 : (int)threshold) != 0) {
+    return fail(argv[2], "threshold out of range 0..255 (the engine refused it)");
+  }
   for (;;) {
     size_t want = sizeof(raw), got, n, i, found;
     if (data_bytes - total * 2 < want) want = data_bytes - total * 2;
@@ -85,6 +99,6 @@ int main(int argc, char **argv) {
   }
   fclose(file);
   printf("%lu detection(s) in %.1f s of audio (threshold %d, C engine)\n", detections,
-         (double)total / KWS_SAMPLE_RATE_HZ, KWS_DETECTION_THRESHOLD);
+         (double)total / KWS_SAMPLE_RATE_HZ, kws_get_threshold());
   return 0;
 }

@@ -7,9 +7,9 @@
 int main(void) {
   static kws_recognizer_t state;
   int32_t scores[KWS_CATEGORY_COUNT];
-  long time_ms;
+  long long time_ms;
   kws_recognizer_reset(&state);
-  while (scanf("%ld", &time_ms) == 1) {
+  while (scanf("%lld", &time_ms) == 1) {
     kws_recognition_t result;
     int i;
     for (i = 0; i < KWS_CATEGORY_COUNT; ++i) {
@@ -17,11 +17,11 @@ int main(void) {
       if (scanf("%ld", &value) != 1) return 2;
       scores[i] = (int32_t)value;
     }
-    if (kws_recognizer_process(&state, scores, (int32_t)time_ms, &result) != 0) {
-      printf("%ld error\n", time_ms);
+    if (kws_recognizer_process(&state, scores, (int64_t)time_ms, &result) != 0) {
+      printf("%lld error\n", time_ms);
       continue;
     }
-    printf("%ld %d %d %d\n", time_ms, (int)result.label_index, (int)result.score, (int)result.is_new);
+    printf("%lld %d %d %d\n", time_ms, (int)result.label_index, (int)result.score, (int)result.is_new);
   }
   return 0;
 }
