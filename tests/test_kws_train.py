@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from kws.embedding import EmbeddingConfig
-from kws.train import DemoConfig, TrainConfig, run_train
+from kws.train import run_train
+from kws.train_config import DemoConfig, TrainConfig
 from kws.training import FitConfig
 
 pytestmark = pytest.mark.slow
