@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
-from corpus.engine import default_jobs
+from corpus.engines import default_jobs
 
 if TYPE_CHECKING:  # pragma: no cover
     from kws.data import Augmenter
