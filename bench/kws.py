@@ -108,7 +108,8 @@ def deployable_keywords(tree) -> tuple[str, ...]:
 
 def fewshot_f1(encoder, tree, embedding_trees, noise, s, seed, cache) -> tuple[float, list]:
     """Mean F1 of per-keyword 5-shot models over every word of `tree` (see the module docstring)."""
-    from kws.data import AudioPool, clip_features, load_pool, refs_of, silence_features
+    from kws.data import AudioPool, load_pool, refs_of
+    from kws.datasets import clip_features, silence_features
     from kws.evaluate import label_f1
     from kws.fewshot import FewShotConfig, train_fewshot, unknown_bank
     from kws.training import predict_classes
