@@ -47,7 +47,7 @@ def real_item(folder: Path, seed: int) -> list[dict]:
     import soundfile as sf
 
     from corpus.audio import load_audio
-    from corpus.demo.internet_archive import music
+    from corpus.demo.ia_audio import music
     from corpus.formats.internet_archive import file_entry, write_metadata
     from corpus.formats.srt import format_timestamp
 

@@ -22,7 +22,7 @@ NOISE_KINDS = ("white", "pink", "babble")
 @dataclass(frozen=True, kw_only=True)
 class DegradeConfig:
     """How to degrade one clip (noise, reverb, gain; `None` or 0 disables a step). Named apart from
-    `kws.data.AugmentConfig`, which configures training-time augmentation."""
+    `kws.augmenter.AugmentConfig`, which configures training-time augmentation."""
 
     noise_kind: str | None = None  # "white" | "pink" | "babble"
     snr_db: float = 20.0

@@ -1,6 +1,6 @@
 """Augmentation off the training thread: augmented audio batches made by a pool of worker processes.
 
-Why: `kws.data.Augmenter` is NumPy code that holds the GIL. Run inside `tf.data.Dataset.from_generator`
+Why: `kws.augmenter.Augmenter` is NumPy code that holds the GIL. Run inside `tf.data.Dataset.from_generator`
 it made the training loop wait on one Python thread (measured on 2 cores: the main thread at 100 % while
 TensorFlow's compute threads idled). Here each batch is a job for a worker process that holds its own
 copy of the augmenter (sent once, when the pool starts); the generator only hands out jobs and collects
@@ -24,7 +24,7 @@ import numpy as np
 from corpus.engines import default_jobs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kws.data import Augmenter
+    from kws.augmenter import Augmenter
 
 __all__ = ["AugmentWorkers", "batch_rng"]
 

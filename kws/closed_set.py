@@ -13,8 +13,9 @@ import numpy as np
 from corpus.formats.mswc import MswcRelease
 from kws.common import SILENCE, UNKNOWN
 from corpus.configs import set_seed
-from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, NoiseBank, clip_features, load_pool, refs_of,
-                      silence_features, train_dataset)
+from kws.augmenter import AugmentConfig, Augmenter
+from kws.data import SILENCE_INDEX, NoiseBank, load_pool, refs_of
+from kws.datasets import clip_features, silence_features, train_dataset
 from kws.evaluate import classification_metrics
 from kws.fewshot import check_keywords
 from kws.models import build_classifier, preset

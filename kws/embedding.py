@@ -25,8 +25,9 @@ from corpus.formats.mswc import MswcRelease
 from kws.common import SILENCE
 from corpus.configs import (determinism_note, from_jsonable, read_json, read_lines, set_seed, stable_hash,
                             write_json, write_lines)
-from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, ClipRef, DataError, NoiseBank, clip_features,
-                      load_pool, make_noise_bank, refs_of, silence_features, train_dataset)
+from kws.augmenter import AugmentConfig, Augmenter
+from kws.data import SILENCE_INDEX, ClipRef, DataError, NoiseBank, load_pool, make_noise_bank, refs_of
+from kws.datasets import clip_features, silence_features, train_dataset
 from kws.models import build_classifier, config_to_json, describe, preset
 from kws.training import FitConfig, fit, predict_classes
 

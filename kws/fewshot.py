@@ -38,8 +38,9 @@ import numpy as np
 from corpus.formats.mswc import MswcRelease
 from kws.common import SILENCE, UNKNOWN
 from corpus.configs import set_seed
-from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, AudioPool, ClipRef, DataError, NoiseBank,
-                      clip_features, load_pool, refs_of, silence_features, train_dataset)
+from kws.augmenter import AugmentConfig, Augmenter
+from kws.data import SILENCE_INDEX, AudioPool, ClipRef, DataError, NoiseBank, load_pool, refs_of
+from kws.datasets import clip_features, silence_features, train_dataset
 from kws.evaluate import classification_metrics
 from kws.training import FitConfig, balanced_indices, fit, predict_classes
 

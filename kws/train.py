@@ -21,202 +21,23 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from corpus.cli import UserError, add_run_options, positive_int
-from corpus.formats.mswc import MswcRelease
-from corpus.configs import determinism_note, stable_hash, to_jsonable
-from kws.data import DataError, open_tree
+from corpus.configs import determinism_note, to_jsonable
+from kws.data import DataError
 from kws.embedding import EmbeddingConfig
+from kws.train_config import EMBEDDING_LANGUAGES, TrainConfig, TrainError
+from kws.train_data import default_keywords, resolve_embedding_trees, resolve_target
+from kws.train_summary import print_summary
 
-__all__ = ["TrainConfig", "DemoConfig", "run_train", "register", "DEFAULT_KEYWORDS", "EMBEDDING_LANGUAGES",
-           "resolve_target", "default_keywords"]
+__all__ = ["run_train", "register"]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_KEYWORDS = {"lg": ("akawuka", "senyiga", "okugema")}  # COVID-19 radio monitoring in Uganda
-EMBEDDING_LANGUAGES = ("en", "es", "de", "sw")
-
-
-class TrainError(Exception):
-    """The training run cannot go on: no usable data, an unknown language, keywords not in the data."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class DemoConfig:
-    """Sizes of the synthetic demo corpus (per language)."""
-
-    embedding_words: int = 40
-    embedding_clips_per_word: int = 30
-    target_words: int = 24
-    target_clips_per_word: int = 40
-    speakers: int = 40
-    seed: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    language: str
-    keywords: tuple[str, ...] = ()
-    shots: int = 5
-    data: str | None = None
-    embedding_data: str | None = None
-    embedding_languages: tuple[str, ...] = EMBEDDING_LANGUAGES
-    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
-    fine_tune_layers: int = -1  # fine-tune the embedding with the shots: -1 all layers, N the last N, 0 frozen
-    fine_tune_epochs: int = 10
-    augmentations_per_shot: int = 40
-    negative_speech_s: float = 240.0  # running speech without the keywords, cut into unknown windows
-    stream_minutes: float = 15.0  # each of the DEV and TEST streams (1 FA in 15 min is 4 FA/h)
-    target_fa_per_hour: float = 0.5
-    demo: DemoConfig = field(default_factory=DemoConfig)
-    # TTS-augmented few-shot (kws.synthetic_shots): renditions of each keyword by synthetic speakers of every
-    # synthesizer family that serves the language, beside the real shots; 0 = pure K-shot
-    synthetic_shots: int = 40
-    pronounce: tuple[tuple[str, str], ...] = ()  # (keyword, text to synthesize instead of its spelling)
-    seed: int = 0
-
-
-@dataclass
-class ResolvedData:
-    release: MswcRelease
-    synthetic: bool
-    origin: str  # what was done to get it
-
-
-def _is_synthetic(release: MswcRelease) -> bool:
-    return (release.root / "synthetic_truth.jsonl.gz").exists()
-
-
-def _demo_tree(language: str, out_root: Path, *, words: int, clips: int, speakers: int, seed: int,
-               include: tuple[str, ...], jobs: int | None, say: Callable[[str], None]) -> ResolvedData:
-    from corpus.demo.mswc import SynthMswcConfig, synth_mswc
-    from corpus.demo.text import DemoText
-
-    lang_dir = out_root / language
-    if (lang_dir / f"{language}_splits.csv").exists():
-        return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus reused from {lang_dir}")
-    try:
-        DemoText.load(language)
-    except ValueError as error:
-        raise TrainError(f"no data for language {language!r} and no demo text to synthesize it: {error}") from None
-    say(f"building the SYNTHETIC demo corpus for {language} (espeak-ng speech, {words} words x {clips} clips) "
-        f"in {lang_dir} ...")
-    try:
-        synth_mswc(SynthMswcConfig(language=language, words=words, clips_per_word=clips, speakers=speakers, seed=seed,
-                                   include=include), out_root, jobs=jobs, progress=True)
-    except ValueError as error:
-        raise TrainError(f"cannot build the demo corpus for {language}: {error}") from None
-    return ResolvedData(open_tree(lang_dir), True, f"synthetic demo corpus built in {lang_dir}")
-
-
-def _looks_like_common_voice(path: Path, language: str) -> Path | None:
-    from corpus.formats.common_voice import find_cv_language_dir
-
-    try:
-        return find_cv_language_dir(path, language)
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def resolve_target(config: TrainConfig, data_root: Path, *, jobs: int | None, say: Callable[[str], None]
-                   ) -> ResolvedData:
-    language = config.language
-    if config.data:
-        path = Path(config.data)
-        if not path.exists():
-            raise TrainError(f"DATA={path}: no such folder")
-        if (path / f"{language}_splits.csv").exists() or (path / language / f"{language}_splits.csv").exists():
-            try:
-                release = open_tree(path, language)
-            except DataError as error:
-                raise TrainError(str(error)) from None
-            return ResolvedData(release, _is_synthetic(release), f"MSWC-layout data from {release.root}")
-        other = sorted(p.name for p in path.glob("*_splits.csv")) + sorted(p.name for p in path.glob("*/*_splits.csv"))
-        if other:
-            raise TrainError(f"DATA={path} is MSWC-layout data, but not for {language!r} (found {', '.join(other)})")
-        cv_dir = _looks_like_common_voice(path, language)
-        if cv_dir is not None:
-            from corpus.mswc import BuildConfig, BuildError, build_mswc
-
-            say(f"building MSWC-layout keyword clips from the Common Voice folder {cv_dir} ...")
-            try:
-                built = build_mswc(cv_dir, language, data_root / "mswc-built", BuildConfig(), engine="local",
-                                   jobs=jobs, progress=True)
-            except BuildError as error:  # includes BuildStopped and ValidationFailed
-                raise TrainError(f"DATA={path}: the MSWC builder could not make keyword clips from {cv_dir}: {error}. "
-                                f"Its work folder {data_root / 'mswc-built'} keeps finished stages; rerun to "
-                                "resume") from None
-            release = open_tree(built)
-            return ResolvedData(release, _is_synthetic(release) or (cv_dir / "synthetic_truth.jsonl.gz").exists(),
-                                f"MSWC builder run on {cv_dir} -> {built}")
-        raise TrainError(f"DATA={path} is neither an MSWC-layout folder (<lang>/<lang>_splits.csv and clips/<word>/...) "
-                        f"nor a Common Voice language folder (validated.tsv and clips/, or cv-corpus-*/{language}/)")
-    real = data_root / "mswc" / language
-    if (real / f"{language}_splits.csv").exists():
-        release = open_tree(real)
-        return ResolvedData(release, _is_synthetic(release), f"MSWC-layout data found in {real}")
-    include = config.keywords or DEFAULT_KEYWORDS.get(language, ())
-    default = tuple(DEFAULT_KEYWORDS.get(language, ()))
-    folder = data_root / "demo" / "mswc" if not config.keywords or set(config.keywords) <= set(default) \
-        else data_root / "demo" / f"mswc-{stable_hash(sorted(config.keywords), length=8)}"
-    if (folder / language / f"{language}_splits.csv").exists() and config.keywords:
-        release = open_tree(folder / language)
-        if not set(config.keywords) <= set(release.words()):
-            folder = data_root / "demo" / f"mswc-{stable_hash(sorted(config.keywords), length=8)}"
-    say(f"no DATA given and nothing under {data_root}/mswc/{language}: using the SYNTHETIC demo corpus")
-    demo = config.demo
-    return _demo_tree(language, folder, words=demo.target_words, clips=demo.target_clips_per_word,
-                      speakers=demo.speakers, seed=demo.seed, include=tuple(include), jobs=jobs, say=say)
-
-
-def resolve_embedding_trees(config: TrainConfig, data_root: Path, *, jobs: int | None, say: Callable[[str], None]
-                            ) -> tuple[dict[str, MswcRelease], bool]:
-    trees, synthetic = {}, False
-    for language in config.embedding_languages:
-        if config.embedding_data:
-            try:
-                trees[language] = open_tree(config.embedding_data, language)
-            except DataError as error:
-                raise TrainError(f"embedding data: {error}") from None
-        elif (data_root / "mswc" / language / f"{language}_splits.csv").exists():
-            trees[language] = open_tree(data_root / "mswc" / language)
-        else:
-            demo = config.demo
-            resolved = _demo_tree(language, data_root / "demo" / "mswc", words=demo.embedding_words,
-                                  clips=demo.embedding_clips_per_word, speakers=demo.speakers, seed=demo.seed,
-                                  include=(), jobs=jobs, say=say)
-            trees[language] = resolved.release
-        synthetic = synthetic or _is_synthetic(trees[language])
-    return trees, synthetic
-
-
-def default_keywords(release: MswcRelease, exclude: set[str], count: int = 3) -> tuple[str, ...]:
-    language = release.language
-    words = set(release.words())
-    if language in DEFAULT_KEYWORDS and set(DEFAULT_KEYWORDS[language]) <= words:
-        return DEFAULT_KEYWORDS[language]
-    try:
-        from corpus.demo.text import DemoText
-        demo = [w for w in DemoText.load(language).keywords if w in words and f"{language}/{w}" not in exclude]
-    except ValueError:
-        demo = []
-    if len(demo) >= count:
-        return tuple(demo[:count])
-    counts: dict[str, int] = {}
-    for clip in release.by_set("TRAIN"):
-        if clip.valid:
-            counts[clip.word] = counts.get(clip.word, 0) + 1
-    ranked = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if f"{language}/{w}" not in exclude]
-    return tuple(ranked[:count])
-
-
-def _minutes(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: str | Path = "data",
@@ -404,7 +225,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
         "files_shots.tsv": ["keyword\tid", *(f"{k}\t{i}" for k, ids in trained.shots.items() for i in ids)],
         "files_unknown.tsv": ["id", *trained.unknown_ids],
         "files_eval.tsv": ["id\tlabel", *(f"{i}\t{labels[y]}" for i, y in zip(eval_ids, eval_y))]})
-    _summary(report, out, synthetic, say)
+    print_summary(report, out, synthetic, say)
     return report
 
 
@@ -415,46 +236,6 @@ def _stream_scores(lite, audio: np.ndarray, streaming) -> tuple[np.ndarray, np.n
     q = features_int8(audio, streaming.frontend)
     windows, ends = sliding_windows(q, streaming)
     return lite.scores(windows), streaming.window_time_ms(ends)
-
-
-def _data_line(data: dict) -> str:
-    """Which part is synthetic and which is real: the keyword data and the embedding's, each on its own."""
-    target = ("SYNTHETIC (espeak-ng speech generated by this suite, not real recordings)" if data["synthetic"]
-              else "real recordings (as far as this suite can tell: no synthetic_truth.jsonl.gz)")
-    embedding = "SYNTHETIC demo trees" if data["embedding_synthetic"] else "the given trees (no synthetic truth)"
-    return f"data: keywords {target}: {data['origin']}; embedding trained on {embedding}"
-
-
-def _summary(report: dict, out: Path, synthetic: bool, say: Callable[[str], None]) -> None:
-    m, q, s = report["heldout_clips"], report["int8"], report["streaming"]
-    keywords = report["keywords"]
-    f1 = ", ".join(f"{k} {m['per_class'][k]['f1']:.2f}" for k in keywords)
-    test = s["test"]["at_threshold"]
-    seconds = report["seconds"]
-    lines = [
-        "",
-        f"== keyword spotter for {report['language']}: {', '.join(keywords)} ({report['shots']} shots each) ==",
-        _data_line(report["data"]),
-        report.get("synthetic_shots", ""),
-        f"embedding: {report['embedding']['model']} on {report['embedding']['words']} words in "
-        f"{', '.join(report['embedding']['languages'])}, held-out word accuracy {report['embedding']['dev_accuracy']} "
-        f"({report['embedding']['origin']})",
-        f"held-out speakers (DEV+TEST clips): accuracy {m['accuracy']:.3f}; F1 {f1}",
-        f"int8: {q['model_bytes']:,} bytes, accuracy {q['int8_accuracy']:.3f} vs float {q['float_accuracy']:.3f} "
-        f"(drop {q['accuracy_drop_points']:.1f} points); tensor arena {q['arena']['arena_bytes']:,} bytes "
-        f"({'measured by TFLM' if q['arena']['method'].startswith('measured') else 'estimate'})",
-        f"streaming (TEST speakers, {s['test']['minutes']:.0f} min noisy stream, {s['test']['occurrences']} keywords): "
-        f"threshold {test['threshold']} (chosen on DEV for <= {s['target_fa_per_hour']} FA/h) -> FRR {test['frr']:.3f}, "
-        f"{test['fa_per_hour']:.1f} FA/h (FRR by keyword: "
-        f"{', '.join(f'{k} {v:.2f}' for k, v in s['test']['frr_by_keyword'].items())})",
-        f"wrote {out}/: model.keras, model_int8.tflite, labels.txt, streaming.json, report.json, confusion.png, "
-        f"f1.png, frr_fa.png, c/",
-        f"try it: python -m kws detect --model {out} {out}/example_stream.wav",
-        f"time: {_minutes(seconds['total_s'])} (data {_minutes(seconds['data_s'])}, embedding "
-        f"{_minutes(seconds['embedding_s'])}, few-shot {_minutes(seconds['fewshot_s'])}, streams "
-        f"{_minutes(seconds['streams_s'])})",
-    ]
-    say("\n".join(lines))
 
 
 def _main(args: argparse.Namespace) -> int:

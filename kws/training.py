@@ -1,5 +1,5 @@
 """The one training loop every model here uses: Adam with cosine decay, (smoothed) cross-entropy on the
-softmax output, tf.data batches from `kws.data.train_dataset`, per-epoch validation on held-out
+softmax output, tf.data batches from `kws.datasets.train_dataset`, per-epoch validation on held-out
 speakers, and a short log line per epoch."""
 
 from __future__ import annotations

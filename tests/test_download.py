@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from corpus.cli import run_cli
-from corpus.download import (LIBRISPEECH_MD5, DownloadError, check_common_voice, download_file,
-                             download_librispeech, download_mswc, register, safe_extract, verify_tar)
+from corpus.download import LIBRISPEECH_MD5, check_common_voice, download_librispeech, download_mswc, register
+from corpus.fetch import DownloadError, download_file, safe_extract, verify_tar
 
 
 class _Server:

@@ -15,6 +15,7 @@ import pytest
 from corpus.audio import load_audio
 from corpus.cli import run_cli
 from corpus.demo import internet_archive as demo
+from corpus.demo.ia_captions import render_captions
 from corpus.formats.internet_archive import (IAItemError, check_files, license_family, normalize_language, read_item,
                                              read_items)
 from corpus.formats.srt import parse_srt, read_srt
@@ -195,7 +196,7 @@ def test_captions_are_wrong_like_real_ones():
         sentences.append({"text": f"Sentence number {n} is rather long for one line.", "start_s": t,
                           "end_s": t + 2.0, "words": words})
         t += 2.0 + 1.5
-    srt, info = demo._render_captions(sentences, [], rng, replacement=None, non_speech=False, crlf=True)
+    srt, info = render_captions(sentences, [], rng, replacement=None, non_speech=False, crlf=True)
     assert "\r\n" in srt and re.search(r"\d\d:\d\d:\d\d,\d\d\s", srt)  # some two-digit milliseconds
     assert info["merged_cues"] > 0 and info["two_digit_ms_timestamps"] > 0
     cues = parse_srt(srt).cues

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from corpus.demo.mswc import SynthMswcConfig, synth_mswc
-from kws.data import (SILENCE_INDEX, AugmentConfig, Augmenter, DataError, clip_features, load_pool, make_noise_bank,
-                      open_tree, refs_of, silence_features, train_dataset)
+from kws.augmenter import AugmentConfig, Augmenter
+from kws.data import SILENCE_INDEX, DataError, load_pool, make_noise_bank, open_tree, refs_of
+from kws.datasets import clip_features, silence_features, train_dataset
 from kws.fewshot import check_keywords, choose_shots, unknown_bank
 
 

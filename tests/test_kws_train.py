@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from kws.embedding import EmbeddingConfig
-from kws.train import DemoConfig, TrainConfig, run_train
+from kws.train import run_train
+from kws.train_config import DemoConfig, TrainConfig
 from kws.training import FitConfig
 
 pytestmark = pytest.mark.slow
@@ -194,7 +195,8 @@ def test_fine_tune_mix_interpolates_between_the_embedding_and_the_fine_tuned_wei
 
 def test_closed_set_model_trains_and_beats_chance(run):
     from kws.closed_set import ClosedSetConfig, train_closed_set
-    from kws.data import clip_features, load_pool, make_noise_bank, open_tree, refs_of
+    from kws.data import load_pool, make_noise_bank, open_tree, refs_of
+    from kws.datasets import clip_features
     from kws.training import predict_classes
 
     root, _, _ = run

@@ -9,7 +9,9 @@ import pytest
 
 from corpus.voices import VoiceError, backend, backends_for, render, skipped_lines
 from kws.augment_workers import AugmentWorkers
-from kws.data import AudioPool, Augmenter, AugmentConfig, ClipRef, make_noise_bank, train_dataset
+from kws.augmenter import Augmenter, AugmentConfig
+from kws.data import AudioPool, ClipRef, make_noise_bank
+from kws.datasets import train_dataset
 from kws.streams import StreamConfig
 from kws.synthetic_shots import keyword_renditions, synthetic_shots
 

@@ -23,22 +23,21 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
 from corpus.audio import read_blocks
 from corpus.augment import pink_noise
 from corpus.cli import UserError, add_run_options, positive_int, share
 from corpus.demo import SynthTreeError
+from corpus.demo.ia_audio import Mp3Stream, music
+from corpus.demo.ia_captions import render_captions, rounded
 from corpus.demo.text import DemoText, demo_languages
 from corpus.engines import map_ordered
 from corpus.manifest import write_jsonl
 from corpus.formats.internet_archive import file_entry, license_family, write_metadata
-from corpus.formats.srt import format_timestamp
-from corpus.fsutil import atomic_path, atomic_write_text
+from corpus.fsutil import atomic_write_text
 from corpus.synth import SpeakerBank, SynthError, stable_seed, synthesize
 
 __all__ = ["IASynthConfig", "generate_ia", "TRUTH_NAME", "LICENSE_URLS", "BAD_TRANSCRIPT_KINDS", "register"]
@@ -52,7 +51,6 @@ LICENSE_URLS = ("https://creativecommons.org/licenses/by/4.0/", "https://creativ
 BAD_TRANSCRIPT_KINDS = ("other_language", "other_item", "non_speech")
 _IDENTIFIER = re.compile(r"^synth_[A-Za-z0-9-]+_show_\d{3}$")
 _NOISE_FLOOR_RMS = 3e-4  # about -70 dBFS: a quiet studio, not digital zero
-_LINE_CHARS = 42  # the usual subtitle line length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,79 +103,6 @@ class _DuplicateJob:
     crlf: bool
 
 
-class Mp3Stream:
-    """Append float pieces to an MP3 that appears under its name only when closed without error.
-
-    A low pink-noise floor is added to every piece (the encoder and the ear both expect one); each
-    piece's noise comes from the item's generator, so the bytes depend only on the seed.
-    """
-
-    def __init__(self, path: Path, sample_rate_hz: int, rng: np.random.Generator, floor_rms: float, *,
-                 compression_level: float | None = None) -> None:
-        self.path = path
-        self.sample_rate_hz = sample_rate_hz
-        self.rng = rng
-        self.floor_rms = floor_rms
-        self.compression_level = compression_level
-        self.samples_written = 0
-
-    def __enter__(self) -> "Mp3Stream":
-        self._atomic = atomic_path(self.path)
-        tmp = self._atomic.__enter__()
-        try:
-            self._file = sf.SoundFile(tmp, "w", samplerate=self.sample_rate_hz, channels=1, format="MP3",
-                                      subtype="MPEG_LAYER_III", compression_level=self.compression_level)
-        except BaseException as error:
-            self._atomic.__exit__(type(error), error, error.__traceback__)
-            raise
-        return self
-
-    def write(self, piece: np.ndarray) -> None:
-        piece = np.asarray(piece, dtype=np.float32)
-        if self.floor_rms > 0:
-            piece = piece + pink_noise(len(piece), self.rng) * self.floor_rms
-        self._file.write(np.clip(piece, -1.0, 1.0))
-        self.samples_written += len(piece)
-
-    @property
-    def position_s(self) -> float:
-        return self.samples_written / self.sample_rate_hz
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._file.close()
-        self._atomic.__exit__(kind, error, traceback)
-
-
-def music(num_samples: int, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:
-    """A jingle: a pentatonic melody of harmonic tones with plucked envelopes over a bass line."""
-    out = np.zeros(num_samples, np.float64)
-    beat_s = 60.0 / float(rng.uniform(80, 140))
-    root_hz = float(rng.uniform(180, 300))
-    scale = np.array([0, 2, 4, 7, 9, 12, 14, 16, 19, 21])
-    harmonics = np.arange(1, 7)
-    decay_s = float(rng.uniform(0.15, 0.5))
-
-    def note(start: int, length: int, freq_hz: float, amplitude: float) -> None:
-        length = min(length, num_samples - start)
-        if length <= 0:
-            return
-        t = np.arange(length) / sample_rate_hz
-        tone = (np.sin(2 * np.pi * np.outer(t, harmonics * freq_hz)) / harmonics ** 1.3).sum(axis=1)
-        envelope = np.minimum(1.0, t / 0.01) * np.exp(-t / decay_s)
-        out[start:start + length] += amplitude * tone * envelope
-
-    position = 0
-    while position < num_samples:
-        length = int(beat_s * float(rng.choice([0.5, 1.0, 1.0, 2.0])) * sample_rate_hz)
-        note(position, length, root_hz * 2 ** (int(rng.choice(scale)) / 12), 1.0)
-        position += max(1, length)
-    bass_step = int(2 * beat_s * sample_rate_hz)
-    for start in range(0, num_samples, max(1, bass_step)):
-        note(start, bass_step, root_hz / 2 * 2 ** (int(rng.choice([0, 5, 7])) / 12), 0.6)
-    peak = float(np.abs(out).max()) or 1.0
-    return (out * (float(rng.uniform(0.2, 0.5)) / peak)).astype(np.float32)
-
 
 def _pool_size(duration_s: float) -> int:
     return int(duration_s / 1.2) + 8  # more sentences than the item can hold (each lasts >= ~1.5 s)
@@ -185,67 +110,6 @@ def _pool_size(duration_s: float) -> int:
 
 def _sentences(language: str, seed: int, index: int, duration_s: float) -> list[str]:
     return DemoText.load(language).sentences(_pool_size(duration_s), seed=stable_seed(seed, "ia-text", index))
-
-
-def _round(value: float) -> float:
-    return round(float(value), 6)
-
-
-def _wrap(text: str) -> str:
-    """Two caption lines for long text, split at the space nearest the middle."""
-    if len(text) <= _LINE_CHARS or " " not in text:
-        return text
-    middle = len(text) // 2
-    spaces = [i for i, ch in enumerate(text) if ch == " "]
-    cut = min(spaces, key=lambda i: abs(i - middle))
-    return text[:cut] + "\n" + text[cut + 1:]
-
-
-def _render_captions(sentences: list[dict[str, Any]], stretches: list[dict[str, Any]], rng: np.random.Generator, *,
-                     replacement: list[str] | None, non_speech: bool, crlf: bool) -> tuple[str, dict[str, Any]]:
-    """SubRip text whose times are wrong the way real captions are: offset, drift, jitter, merges."""
-    offset_s = float(rng.uniform(-2.0, 2.0))
-    drift = float(rng.uniform(-0.01, 0.01))
-    groups: list[list[dict[str, Any]]] = []
-    for sentence in sentences:
-        if groups and len(groups[-1]) == 1 and sentence["start_s"] - groups[-1][0]["end_s"] < 3.0 \
-                and rng.random() < 0.15:
-            groups[-1].append(sentence)  # one cue for two sentences, as hurried captioners write
-        else:
-            groups.append([sentence])
-    raw = [(g[0]["start_s"], g[-1]["end_s"] + float(rng.uniform(0.1, 0.5)),
-            "\n".join(_wrap(s["text"]) if len(g) == 1 else s["text"] for s in g)) for g in groups]
-    if not non_speech and replacement is None:
-        raw += [(s["start_s"], s["end_s"], "[music]") for s in stretches
-                if s["kind"] == "music" and s["end_s"] - s["start_s"] >= 3.0 and rng.random() < 0.5]
-        raw.sort(key=lambda cue: cue[0])
-    blocks, two_digit = [], 0
-    for number, (start_s, end_s, text) in enumerate(raw, start=1):
-        if non_speech:
-            text = str(rng.choice(["[applause]", "[music]"]))
-        elif replacement is not None:
-            text = _wrap(replacement[(number - 1) % len(replacement)])
-        elif rng.random() < 0.05:
-            text = f"<i>{text}</i>"
-        times = []
-        for t in (start_s, end_s):
-            jitter = float(rng.uniform(0.1, 0.3)) * (1 if rng.random() < 0.5 else -1)
-            times.append(max(0.0, offset_s + t * (1 + drift) + jitter))
-        times[1] = max(times[1], times[0] + 0.3)  # players need a minimum display time
-        stamps = []
-        for t in times:
-            digits = 2 if rng.random() < 0.15 else 3
-            two_digit += digits == 2
-            stamps.append(format_timestamp(t, ms_digits=digits))
-        blocks.append(f"{number}\n{stamps[0]} --> {stamps[1]}\n{text}\n")
-    body = "\n".join(blocks)
-    if crlf:
-        body = body.replace("\n", "\r\n")
-    info = {"offset_s": _round(offset_s), "drift": _round(drift), "jitter_s": [0.1, 0.3], "cues": len(raw),
-            "merged_cues": sum(len(g) > 1 for g in groups), "two_digit_ms_timestamps": two_digit,
-            "line_ends": "crlf" if crlf else "lf"}
-    return body, info
-
 
 def _write_item_files(folder: Path, identifier: str, title: str, language: str, license_url: str, srt: str,
                       description: str) -> None:
@@ -290,7 +154,7 @@ def _make_item(job: _ItemJob) -> dict[str, Any]:
                 piece = np.zeros(count, np.float32)
             start_s = out.position_s
             out.write(piece)
-            stretches.append({"kind": kind, "start_s": _round(start_s), "end_s": _round(out.position_s)})
+            stretches.append({"kind": kind, "start_s": rounded(start_s), "end_s": rounded(out.position_s)})
 
         if rng.random() < 0.6:
             gap("music", float(rng.uniform(2.0, 5.0)))  # a jingle opens many shows
@@ -316,7 +180,7 @@ def _make_item(job: _ItemJob) -> dict[str, Any]:
                 gain = 10 ** ((levels_db[speaker] + float(rng.uniform(-1.0, 1.0))) / 20)
                 start_s = out.position_s
                 out.write(result.samples * (gain / (float(np.abs(result.samples).max()) or 1.0)))
-                words = [{"text": w.text, "start_s": _round(start_s + w.start_s), "end_s": _round(start_s + w.end_s)}
+                words = [{"text": w.text, "start_s": rounded(start_s + w.start_s), "end_s": rounded(start_s + w.end_s)}
                          for w in result.words]
                 sentences.append({"speaker": bank[speaker].speaker_id, "text": text, "start_s": words[0]["start_s"],
                                   "end_s": words[-1]["end_s"], "words": words})
@@ -327,14 +191,14 @@ def _make_item(job: _ItemJob) -> dict[str, Any]:
             gap(kind, float({"silence": rng.uniform(0.4, 1.5), "music": rng.uniform(2.0, 6.0),
                              "noise": rng.uniform(1.0, 3.0)}[kind]))
         duration_s = out.position_s
-    srt, captions = _render_captions(sentences, stretches, rng, replacement=_replacement_texts(job),
+    srt, captions = render_captions(sentences, stretches, rng, replacement=_replacement_texts(job),
                                      non_speech=job.bad_transcript == "non_speech", crlf=job.crlf)
     _write_item_files(folder, job.identifier, job.title, job.language, job.license_url, srt,
                       "A synthetic talk show: several speakers, music and noise.")
     return {
         "identifier": job.identifier, "title": job.title, "language": job.language, "license_url": job.license_url,
         "license": license_family(job.license_url), "sample_rate_hz": SAMPLE_RATE_HZ,
-        "duration_s": _round(duration_s),
+        "duration_s": rounded(duration_s),
         "speakers": [{"id": s.speaker_id, "gender": s.gender, "voice": s.variant} for s in bank],
         "sentences": sentences, "stretches": stretches, "captions": captions,
         "faults": {"bad_transcript": job.bad_transcript, "bad_transcript_source": job.bad_source,
@@ -346,14 +210,14 @@ def _shift(record: dict[str, Any], trim_s: float) -> tuple[list[dict[str, Any]],
     """The source's truth as heard in a copy whose first `trim_s` seconds are cut."""
     sentences = []
     for sentence in record["sentences"]:
-        words = [{**w, "start_s": _round(w["start_s"] - trim_s), "end_s": _round(w["end_s"] - trim_s)}
+        words = [{**w, "start_s": rounded(w["start_s"] - trim_s), "end_s": rounded(w["end_s"] - trim_s)}
                  for w in sentence["words"] if w["start_s"] >= trim_s]
         if words:
             kept = {**sentence, "words": words, "start_s": words[0]["start_s"], "end_s": words[-1]["end_s"]}
             if len(words) < len(sentence["words"]):
                 kept["truncated"] = True
             sentences.append(kept)
-    stretches = [{**s, "start_s": _round(max(0.0, s["start_s"] - trim_s)), "end_s": _round(s["end_s"] - trim_s)}
+    stretches = [{**s, "start_s": rounded(max(0.0, s["start_s"] - trim_s)), "end_s": rounded(s["end_s"] - trim_s)}
                  for s in record["stretches"] if s["end_s"] - trim_s > 0.0]
     return sentences, stretches
 
@@ -375,15 +239,15 @@ def _make_duplicate(job: _DuplicateJob) -> dict[str, Any]:
                 out.write(block * 10 ** (gain_db / 20))
         duration_s = out.position_s
     sentences, stretches = _shift(source, trim_s)
-    srt, captions = _render_captions(sentences, stretches, rng, replacement=None, non_speech=False, crlf=job.crlf)
+    srt, captions = render_captions(sentences, stretches, rng, replacement=None, non_speech=False, crlf=job.crlf)
     _write_item_files(folder, job.identifier, job.title, source["language"], source["license_url"], srt,
                       "Re-upload of a synthetic talk show.")
     return {
         **{k: source[k] for k in ("language", "license_url", "license", "sample_rate_hz", "speakers")},
-        "identifier": job.identifier, "title": job.title, "duration_s": _round(duration_s),
+        "identifier": job.identifier, "title": job.title, "duration_s": rounded(duration_s),
         "sentences": sentences, "stretches": stretches, "captions": captions,
         "faults": {"bad_transcript": None, "bad_transcript_source": None, "duplicate_of": source["identifier"],
-                   "trim_start_s": _round(trim_s), "gain_db": _round(gain_db), "reencoded": True},
+                   "trim_start_s": rounded(trim_s), "gain_db": rounded(gain_db), "reencoded": True},
     }
 
 

@@ -10,7 +10,7 @@ from corpus.configs import from_jsonable
 from corpus.stages import Outcome, Problem
 
 __all__ = ["Document", "IngestOutcome", "DocumentWords", "CaptionTiming", "DocumentAlignment", "AlignedDocument",
-           "RefineOutcome", "GradeOutcome", "Grade", "GradedUtterance", "Duplicate", "Row", "FlacOutcome", "typed"]
+           "RefineOutcome", "GradeOutcome", "Grade", "GradedUtterance", "Duplicate", "Row", "FlacOutcome", "typed", "hours"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,3 +156,8 @@ class typed:
         import json
 
         return from_jsonable(self.cls, json.loads(json.dumps(value)))
+
+
+def hours(seconds: float) -> float:
+    """Seconds as hours for the build report (4 decimals)."""
+    return round(seconds / 3600, 4)
