@@ -79,7 +79,8 @@ def test_held_out_synthesizer_stream_is_made_by_that_family_alone(tmp_path):
         family_stream("lg", ("akawuka",), "flite", noise, config)
 
 
-@pytest.mark.skipif(not SHARED_REAL.is_dir(), reason=f"shared real speech not found at {SHARED_REAL}")
+@pytest.mark.skipif(not (SHARED_REAL / "MANIFEST.tsv").is_file(),
+                    reason=f"shared real speech not found at {SHARED_REAL}")
 def test_real_speech_tree_is_speaker_disjoint_and_its_stream_pads_with_noise_only(tmp_path):
     from kws.data import DataError
     from kws.real_speech import REAL_KEYWORDS, real_keyword_tree, real_stream
