@@ -108,7 +108,7 @@ def keyword_renditions(keywords: Sequence[str], language: str, count: int, *, se
     first = next(iter(made.values()))
     by_family = {f: sum(1 for s in first.speakers if s.startswith(f + "-")) for f in first.families}
     note = (f"synthetic shots: {count} SYNTHETIC renditions of each keyword ("
-            + ", ".join(f"{f} {n}" for f, n in by_family.items()) + ") added to the real shots")
+            + ", ".join(f"{f} {n}" for f, n in by_family.items()) + ") added to the K given shots")
     if pronounce:
         note += f"; pronounced as {', '.join(f'{k}={t!r}' for k, t in pronounce.items())}"
     if first.skipped:

@@ -301,7 +301,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--fine-tune-epochs", type=positive_int, default=10, help="fine-tuning epochs (default 10)")
     parser.add_argument("--synthetic-shots", type=int, default=40, metavar="N",
                         help="renditions of each keyword by synthetic speakers of every synthesizer family serving "
-                             "the language, added to the real shots (default 40; 0 = pure K-shot)")
+                             "the language, added to the K given shots (default 40; 0 = pure K-shot)")
     parser.add_argument("--pronounce", nargs="+", metavar="KEYWORD=TEXT",
                         help="how the synthesizers should say a keyword (its spelling otherwise), e.g. "
                              "--pronounce \"okugema=o ku ge ma\"")
