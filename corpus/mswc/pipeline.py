@@ -30,7 +30,6 @@ byte-identical to an uninterrupted one, on either engine. Validation problems ra
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -47,8 +46,7 @@ from corpus.mswc.normalize import Alphabet, run_normalize
 from corpus.mswc.score import ClipScore, EmbedTask, Embedded, collect_score, embed_clip, plan_score
 from corpus.mswc.split import run_split
 from corpus.mswc.validate import run_validate
-from corpus.stages import (Context, ItemStage, Manifest, StageError, StageRunner, StageStopped, WholeStage,
-                           summary_table)
+from corpus.stages import Context, ItemStage, Manifest, StageRunner, WholeStage, builder_run, summary_table
 
 __all__ = ["build_mswc", "mswc_stages", "BuildError", "BuildStopped", "ValidationFailed", "read_report",
            "read_clip_records", "summary_table"]
@@ -135,18 +133,8 @@ def build_mswc(cv_dir: str | os.PathLike[str], language: str, out: str | os.Path
                          summary=lambda sections: {"valid": sections["validate"].get("valid", False)}
                          if "validate" in sections else {},
                          fingerprint_extra={"language": language}, config_file="build_config.json")
-    try:
+    with builder_run(runner, progress=progress, failed=BuildError, stopped=BuildStopped):
         runner.run(from_stage, to_stage)
-    except BuildError:
-        raise
-    except StageStopped as error:
-        raise BuildStopped(str(error)) from None
-    except StageError as error:
-        raise BuildError(str(error)) from None
-    finally:
-        runner.close()
-        if progress:
-            print(summary_table(runner.report(), runner.timings), file=sys.stdout, flush=True)
     validation = runner.sections.get("validate")
     if validation is not None and not validation.get("valid", False):
         raise ValidationFailed(f"{lang_dir}: the release failed validation ({len(validation['problems'])} "

@@ -18,7 +18,6 @@ the stages and runs them; their bodies are in `utterance_stages` (normalize, ali
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,7 @@ from corpus.peoples_speech.records import (AlignedDocument, Document, DocumentWo
 from corpus.peoples_speech.dataset_stages import run_dedup, run_grade, run_split, run_write
 from corpus.peoples_speech.segment import Utterance
 from corpus.peoples_speech.utterance_stages import run_align, run_normalize, run_segment
-from corpus.stages import (Context, ItemStage, Manifest, StageError, StageOutput, StageRunner, StageStopped,
-                           WholeStage, summary_table)
+from corpus.stages import Context, ItemStage, Manifest, StageOutput, StageRunner, WholeStage, builder_run
 
 __all__ = ["build_peoples_speech", "peoples_speech_stages", "BuildError", "BuildStopped"]
 
@@ -129,16 +127,8 @@ def build_peoples_speech(items: str | os.PathLike[str], out: str | os.PathLike[s
                          summary=lambda s: {"timeouts": s.get("align", {}).get("timeouts", 0),
                                             "subsets": s.get("write", {}).get("subsets", {})},
                          fingerprint_extra={"builder": "peoples_speech/1"}, config_file="build_config.json")
-    try:
+    with builder_run(runner, progress=progress, failed=BuildError, stopped=BuildStopped):
         if runner.run(to_stage="ingest")["stages"]["ingest"]["kept"] == 0:
             raise BuildError(f"{items}: no usable document (report.json lists each item and why)")
         runner.run()
-    except StageStopped as error:
-        raise BuildStopped(str(error)) from None
-    except StageError as error:
-        raise BuildError(str(error)) from None
-    finally:
-        runner.close()
-        if progress:
-            print(summary_table(runner.report(), runner.timings), file=sys.stdout, flush=True)
     return Path(out)

@@ -64,7 +64,7 @@ to add more), or the stage's `problems(ctx, result)` when keeping an item depend
 
 from corpus.stages.declare import (ON_ERROR, ItemStage, Manifest, Outcome, Problem, Stage, StageError, StageOutput,
                                    StageStopped, WholeStage, canonical_json)
-from corpus.stages.runner import Context, StageRunner, summary_table
+from corpus.stages.runner import Context, StageRunner, builder_run, summary_table
 
-__all__ = ["Problem", "Outcome", "Manifest", "StageOutput", "Stage", "ItemStage", "WholeStage", "Context", "StageRunner",
+__all__ = ["builder_run", "Problem", "Outcome", "Manifest", "StageOutput", "Stage", "ItemStage", "WholeStage", "Context", "StageRunner",
            "StageError", "StageStopped", "summary_table", "canonical_json", "ON_ERROR"]

@@ -6,10 +6,12 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from tqdm import tqdm
 
@@ -20,7 +22,7 @@ from corpus.manifest import CheckpointLog, read_jsonl, write_jsonl
 from corpus.stages.declare import (ON_ERROR, ItemStage, Problem, Stage, StageError, StageOutput, StageStopped,
                                    WholeStage, canonical_json)
 
-__all__ = ["Context", "StageRunner", "summary_table"]
+__all__ = ["Context", "StageRunner", "summary_table", "builder_run"]
 
 log = logging.getLogger("corpus.stages")
 
@@ -324,3 +326,23 @@ def summary_table(report: dict, timings: dict | None = None) -> str:
     if "valid" in report:
         lines.append("release is " + ("VALID" if report.get("valid") else "NOT VALID: see report.json"))
     return "\n".join(lines)
+
+
+@contextmanager
+def builder_run(runner: StageRunner, *, progress: bool, failed: type[Exception],
+                stopped: type[Exception]) -> Iterator[StageRunner]:
+    """Run a builder's stages inside this block: stage errors become the builder's own types (`stopped` for
+    on_error='stop', `failed` otherwise; a `failed` raised in the block passes as it is), and whatever
+    happens the runner is closed and, with `progress`, the summary table is printed."""
+    try:
+        yield runner
+    except failed:
+        raise
+    except StageStopped as error:
+        raise stopped(str(error)) from None
+    except StageError as error:
+        raise failed(str(error)) from None
+    finally:
+        runner.close()
+        if progress:
+            print(summary_table(runner.report(), runner.timings), file=sys.stdout, flush=True)
