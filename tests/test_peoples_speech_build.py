@@ -39,16 +39,28 @@ def items(tmp_path_factory) -> Path:
     return folder
 
 
-def _cli(items: Path, out: Path, *extra: str) -> list[str]:
+@pytest.fixture(scope="module")
+def head_start(tmp_path_factory) -> Path:
+    """A tiny English head start (the default one takes minutes to build; the builder only adapts it)."""
+    from corpus.align import AlignerConfig
+    from corpus.align.headstart import HeadStartConfig, head_start_model
+
+    tiny = HeadStartConfig(sentences=60, speakers=8, seed=3,
+                           aligner=AlignerConfig(min_unit_count=2, gmm_mixtures=(1, 1, 2, 4), mlp_rounds=2,
+                                                 mlp_hidden=(128, 128), mlp_epochs=(4, 2)))
+    return head_start_model("en", config=tiny, cache_dir=tmp_path_factory.mktemp("models"), jobs=2, progress=False)
+
+
+def _cli(items: Path, out: Path, head_start: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "corpus", "peoples-speech", "build", "--items", str(items), "--out", str(out),
-            "--lang", "en", "--jobs", "2", "--quiet", "--shard-mib", "1", *extra]
+            "--lang", "en", "--jobs", "2", "--quiet", "--shard-mib", "1", "--head-start", str(head_start), *extra]
 
 
-def test_killed_build_resumes_and_equals_spark(items, tmp_path):
+def test_killed_build_resumes_and_equals_spark(items, head_start, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "local"
-    process = subprocess.Popen(_cli(items, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(_cli(items, out, head_start), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     checkpoint = out / ".work" / "align" / "checkpoint.jsonl"
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
@@ -57,7 +69,7 @@ def test_killed_build_resumes_and_equals_spark(items, tmp_path):
             break
         time.sleep(0.05)
     process.wait()
-    resumed = subprocess.run(_cli(items, out), env=env, capture_output=True, text=True)
+    resumed = subprocess.run(_cli(items, out, head_start), env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     report = json.loads((out / "report.json").read_text())
     assert set(report["stages"]) == {"ingest", "normalize", "align", "segment", "grade", "dedup", "split", "write"}
@@ -70,14 +82,15 @@ def test_killed_build_resumes_and_equals_spark(items, tmp_path):
     assert bad and not bad & {r["document"] for r in rows}
     # a rerun of a finished build does nothing and changes nothing
     before = _digest(out)
-    again = subprocess.run(_cli(items, out), env=env, capture_output=True, text=True)
+    again = subprocess.run(_cli(items, out, head_start), env=env, capture_output=True, text=True)
     assert again.returncode == 0 and _digest(out) == before
 
     from corpus.peoples_speech.config import BuildConfig
     from corpus.peoples_speech.pipeline import build_peoples_speech
 
     spark_out = tmp_path / "spark"
-    build_peoples_speech(items, spark_out, BuildConfig(language="en", shard_bytes=1024 * 1024), engine="spark",
+    config = BuildConfig(language="en", shard_bytes=1024 * 1024, head_start=str(head_start))
+    build_peoples_speech(items, spark_out, config, engine="spark",
                          jobs=2, progress=False)
     assert _digest(spark_out) == before
     _check_formats(out, rows)

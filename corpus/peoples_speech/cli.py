@@ -12,7 +12,8 @@ __all__ = ["register"]
 _DESCRIPTION = """\
 Build a People's Speech-style dataset from Internet Archive item folders (audio + SubRip/WebVTT captions +
 <id>_metadata.json): ingest (licenses: CC-BY, CC-BY-SA, public domain; others excluded), normalize the
-captions, train the aligner on the corpus itself and align each whole transcript to its whole audio
+captions, adapt the language's synthetic head-start aligner to the corpus (built once per language and
+cached under models/align-headstart/) and align each whole transcript to its whole audio
 (mismatched documents are dropped after a probe of --probe-s seconds), cut 1-15 s utterances at pauses,
 grade each by the CER of a recognizer's free output (clean < 20 %%, noisy < 38 %%), MinHash-dedup the
 documents, split train/dev/test by document, and write:
@@ -41,7 +42,8 @@ def _build(args: argparse.Namespace) -> int:
     try:
         config = BuildConfig(language=args.lang, seed=args.seed, on_error=args.on_error, recognizer=args.recognizer,
                              probe_s=args.probe_s, shard_bytes=int(args.shard_mib * 1024 * 1024),
-                             clean_max_cer=args.clean_max_cer, noisy_max_cer=args.noisy_max_cer)
+                             clean_max_cer=args.clean_max_cer, noisy_max_cer=args.noisy_max_cer,
+                             aligner_init=args.aligner_init, head_start=args.head_start or "")
     except ValueError as error:
         raise UserError(str(error)) from None
     if not Path(args.items).is_dir():
@@ -66,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--engine", choices=("local", "spark"), default="local", help="where per-document work runs")
     build.add_argument("--spark-master", default="local[2]", help="Spark master (default: %(default)s)")
     build.add_argument("--recognizer", default="grammar", help="grammar | asr:<model dir> | module:<pkg.mod:func>")
+    build.add_argument("--aligner-init", choices=("head_start", "flat"), default="head_start",
+                       help="head_start: adapt the synthetic head start to the corpus (default); flat: train on the "
+                            "corpus from a flat start, two passes (slower; used anyway when espeak-ng lacks the language)")
+    build.add_argument("--head-start", default=None, metavar="DIR",
+                       help="head-start aligner folder (default: the cached one for --lang, built on first use)")
     build.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                        help="skip: report bad items and go on (default); stop: stop at the first")
     build.add_argument("--probe-s", type=float, default=90.0, help="audio aligned before the mismatch decision")

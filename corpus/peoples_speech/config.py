@@ -32,8 +32,14 @@ class BuildConfig:
     # ingest
     min_words_per_audio_min: float = 5.0    # fewer caption words per minute of audio: "hours with three words"
     min_audio_s: float = 1.0
-    # aligner training (on the corpus itself)
-    train_max_utterances: int = 1500        # caption cues used to train the aligner
+    # the aligner: the cached synthetic head start of the language adapted to the corpus by a short EM
+    # ("head_start"), or one trained on the corpus from a flat start in two passes ("flat"; the fallback for a
+    # language espeak-ng cannot speak)
+    aligner_init: str = "head_start"
+    head_start: str = ""                    # a head-start model folder; "": the cached one for the language
+    adapt_rounds: int = 2                   # EM rounds of the head start on the corpus's caption cues
+    adapt_epochs: int = 1                   # MLP epochs per round
+    train_max_utterances: int = 1500        # caption cues used to train (or adapt) the aligner
     train_pad_s: float = 0.4                # a cue's span is widened by this much after the timing estimate
     train_mlp_rounds: int = 2
     train_mlp_epochs: tuple[int, ...] = (3, 2)
@@ -55,9 +61,12 @@ class BuildConfig:
     min_word_score: float = 0.5             # words aligned with less confidence are left out of utterances
     max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
     max_stretch: float = 1.5                # or than this x the document's median seconds per letter + 0.1 s
+    trim_unsure_edges: bool = True          # edge words next to a skipped or badly placed word are trimmed off
+    edge_word_score: float = 0.0            # an utterance's first/last word aligned with less is trimmed off
     refine: bool = False                    # re-align each utterance's words in its window (corpus.align)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]
+    grammar_context_words: int = 0          # grammar recognizer: the utterance's words +- this many (0: document)
     clean_max_cer: float = 0.20
     noisy_max_cer: float = 0.38
     # dedup
@@ -84,6 +93,10 @@ class BuildConfig:
             raise ValueError("need 0 < commit_s < window_s")
         if self.shingle_words < 1 or not 0 < self.dedup_threshold <= 1:
             raise ValueError("shingle_words must be >= 1 and dedup_threshold in (0, 1]")
+        if self.aligner_init not in ("head_start", "flat"):
+            raise ValueError(f"aligner_init must be head_start or flat, got {self.aligner_init!r}")
+        if self.adapt_rounds < 1 or self.adapt_epochs < 1:
+            raise ValueError("adapt_rounds and adapt_epochs must be >= 1")
         if not (self.recognizer == "grammar" or self.recognizer.startswith(("asr:", "module:"))):
             raise ValueError(f"recognizer must be grammar, asr:<model dir> or module:<pkg.mod:func>, "
                              f"got {self.recognizer!r}")

@@ -31,7 +31,9 @@ def run_grade(ctx: Context) -> StageOutput:
     tasks = [GradeTask(id=d, audio_path=documents[d].audio_path, document_words=words[d],
                        utterances=tuple((u.id, u.audio_start_s, u.audio_end_s, u.text) for u in us),
                        recognizer=c.recognizer, model_dir=str(ctx.work_dir / "align" / "aligner"),
-                       clean_max_cer=c.clean_max_cer, noisy_max_cer=c.noisy_max_cer, language=c.language)
+                       clean_max_cer=c.clean_max_cer, noisy_max_cer=c.noisy_max_cer, language=c.language,
+                       context_words=c.grammar_context_words,
+                       word_spans=tuple((u.first_word, u.last_word) for u in us))
              for d, us in sorted(by_doc.items())]
     grades: dict[str, Grade] = {}
     for result in ctx.map_items(typed(grade_document, GradeOutcome), tasks, result=GradeOutcome, key=lambda t: t.id,

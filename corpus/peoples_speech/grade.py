@@ -81,19 +81,38 @@ class GradeTask:
     clean_max_cer: float
     noisy_max_cer: float
     language: str = "en"
+    # grammar recognizer: > 0 builds each utterance's grammar from its own transcript words and this many words
+    # either side (`word_spans` gives each utterance's first and last transcript index); 0: the whole document
+    context_words: int = 0
+    word_spans: tuple[tuple[int, int], ...] = ()
 
 
 _CACHE: dict[str, Any] = {}
 
 
-def _recognizer(task: GradeTask):
-    from corpus.peoples_speech.recognize import GrammarRecognizer, load_plugin
+def _recognizers(task: GradeTask) -> Iterator:
+    """One recognizer per utterance, in order (the same object where the grammar does not change)."""
+    from corpus.peoples_speech.recognize import GrammarRecognizer
 
+    if task.recognizer == "grammar" and task.context_words > 0 and len(task.word_spans) == len(task.utterances):
+        words, k = task.document_words, task.context_words
+        for first, last in task.word_spans:
+            yield GrammarRecognizer(task.model_dir, words[max(0, first - k):last + k + 1])
+        return
     if task.recognizer == "grammar":
-        return GrammarRecognizer(task.model_dir, task.document_words)
-    if task.recognizer not in _CACHE:  # a plug-in loads its model once per process
-        _CACHE[task.recognizer] = load_plugin(task.recognizer)
-    return _CACHE[task.recognizer]
+        recognizer = GrammarRecognizer(task.model_dir, task.document_words)
+    else:
+        recognizer = _plugin(task.recognizer)
+    while True:
+        yield recognizer
+
+
+def _plugin(spec: str):
+    from corpus.peoples_speech.recognize import load_plugin
+
+    if spec not in _CACHE:  # a plug-in loads its model once per process
+        _CACHE[spec] = load_plugin(spec)
+    return _CACHE[spec]
 
 
 def grade_document(task: GradeTask) -> dict[str, Any]:
@@ -102,9 +121,9 @@ def grade_document(task: GradeTask) -> dict[str, Any]:
 
     out: dict[str, Any] = {"id": task.id, "ok": False, "reason": "", "detail": "", "grades": []}
     try:
-        recognize = _recognizer(task)
         spans = [(a, b) for _, a, b, _ in task.utterances]
-        for (uid, _, _, text), samples in zip(task.utterances, iter_spans(task.audio_path, spans)):
+        for (uid, _, _, text), samples, recognize in zip(task.utterances, iter_spans(task.audio_path, spans),
+                                                         _recognizers(task)):
             # any recognizer's output goes through the captions' own normalization (case, numbers, symbols)
             hypothesis = " ".join(normalize_document([(0.0, 0.0, str(recognize(samples, 16000)))],
                                                      task.language)["words"])

@@ -79,7 +79,7 @@ def _collect_ingest(ctx: Context, tasks: list, results: list[IngestOutcome]) -> 
 
 
 # ---------------------------------------------------------------------------------------------- the builder
-_ALIGN_FIELDS = ("seed", "train_max_utterances", "train_pad_s", "train_mlp_rounds", "train_mlp_epochs",
+_ALIGN_FIELDS = ("seed", "aligner_init", "head_start", "adapt_rounds", "adapt_epochs", "train_max_utterances", "train_pad_s", "train_mlp_rounds", "train_mlp_epochs",
                  "train_gmm_mixtures", "window_s", "commit_s", "garbage_lp", "word_skip_lp", "probe_s",
                  "min_word_confidence", "min_matched_share", "timeout_s_per_audio_s", "max_utterance_s",
                  "min_utterance_s", "max_gap_s", "pad_s", "min_word_score", "max_word_s", "max_stretch")
@@ -98,9 +98,11 @@ def peoples_speech_stages() -> tuple:
         WholeStage(name="align", fields=_ALIGN_FIELDS, outputs=(Manifest("alignments", AlignedDocument),),
                    run=run_align),
         WholeStage(name="segment", fields=("max_utterance_s", "min_utterance_s", "max_gap_s", "pad_s",
-                                           "min_word_score", "max_word_s", "max_stretch", "refine"),
+                                           "min_word_score", "max_word_s", "max_stretch", "trim_unsure_edges",
+                                           "edge_word_score", "refine"),
                    outputs=(Manifest("utterances", Utterance),), run=run_segment),
-        WholeStage(name="grade", fields=("language", "recognizer", "clean_max_cer", "noisy_max_cer"),
+        WholeStage(name="grade", fields=("language", "recognizer", "grammar_context_words", "clean_max_cer",
+                                          "noisy_max_cer"),
                    outputs=(Manifest("graded", GradedUtterance),), run=run_grade),
         WholeStage(name="dedup", fields=("seed", "shares", "shingle_words", "minhash_permutations", "lsh_bands",
                                          "dedup_threshold"), outputs=(Manifest("dropped", Duplicate),),

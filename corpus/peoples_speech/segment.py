@@ -10,6 +10,10 @@ Rules (the People's Speech's, made exact):
 - a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
   longer than `max_word_s` + 0.1 s per letter, or than `max_stretch` x the document's median seconds
   per letter + 0.1 s (a word stretched over the pause or music next to it);
+- unsure edges are trimmed (`trim_unsure_edges`): where the transcript word just before an utterance
+  (or just after it) was skipped or left out as badly placed, its true place is unknown and may touch
+  the edge, so the edge word is trimmed off and its audio becomes the margin (padding stops half-way to
+  it); then first and last words aligned with less than `edge_word_score` are trimmed too;
 - pieces shorter than `min_utterance_s` are dropped and counted.
 
 Utterance times are the first word's start and the last word's end; the audio written for it extends
@@ -34,6 +38,8 @@ class SegmentParams:
     min_word_score: float = 0.0   # a word aligned with less confidence is left out and ends the utterance
     max_word_s: float = 0.0       # > 0: a word longer than max_word_s + 0.1 s per letter is left out too
     max_stretch: float = 0.0      # > 0: and one longer than this x the document's median seconds per letter
+    edge_word_score: float = 0.0  # an utterance's first and last words need at least this confidence (else trimmed)
+    trim_unsure_edges: bool = False  # an edge word whose transcript neighbour is not reliably placed is trimmed
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +91,11 @@ def _split(words: Sequence[Sequence[Any]], first: int, last: int, max_s: float) 
     return pieces
 
 
+def _unplaced(index: int, placed: set[int], last_index: int) -> bool:
+    """Transcript word `index` exists (as far as the alignment shows) but was not reliably placed."""
+    return 0 <= index <= last_index and index not in placed
+
+
 def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -> bool:
     if float(word[4]) < params.min_word_score:
         return False
@@ -105,11 +116,30 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
     position = {id(w): k for k, w in enumerate(words)}  # padding stops at any aligned word, kept or not
     everything = list(words)
     kept = [w for w in words if _reliable(w, params, per_letter_s)]
-    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept)}
+    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept), "edge_words_trimmed": 0}
     words = kept
+    placed = {int(w[0]) for w in kept}
+    last_index = max((int(w[0]) for w in everything), default=-1)
     utterances: list[Utterance] = []
     for first, last in _runs(words, unaligned_audio, params.max_gap_s):
         for a, b in _split(words, first, last, params.max_utterance_s):
+            # unsure edges: where the transcript neighbour was not placed (or placed badly), it may sit right
+            # against the edge word, so the edge word goes and its audio becomes the margin; then the edge
+            # words themselves must be confident
+            if params.trim_unsure_edges and _unplaced(int(words[a][0]) - 1, placed, last_index):
+                a += 1
+                counts["edge_words_trimmed"] += 1
+            if params.trim_unsure_edges and b >= a and _unplaced(int(words[b][0]) + 1, placed, last_index):
+                b -= 1
+                counts["edge_words_trimmed"] += 1
+            while a <= b and float(words[a][4]) < params.edge_word_score:
+                a += 1
+                counts["edge_words_trimmed"] += 1
+            while b >= a and float(words[b][4]) < params.edge_word_score:
+                b -= 1
+                counts["edge_words_trimmed"] += 1
+            if a > b:
+                continue
             start, end = float(words[a][2]), float(words[b][3])
             if end - start < params.min_utterance_s:
                 counts["too_short"] += 1

@@ -3,6 +3,7 @@ declares them): normalize the captions, align the transcripts to the audio, and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -64,7 +65,8 @@ def _segment_params(config: BuildConfig, *, pad_s: float | None = None):
     return SegmentParams(max_utterance_s=config.max_utterance_s, min_utterance_s=config.min_utterance_s,
                          max_gap_s=config.max_gap_s, pad_s=config.pad_s if pad_s is None else pad_s,
                          min_word_score=config.min_word_score, max_word_s=config.max_word_s,
-                         max_stretch=config.max_stretch)
+                         max_stretch=config.max_stretch, edge_word_score=config.edge_word_score,
+                         trim_unsure_edges=config.trim_unsure_edges)
 
 
 def _pass2_items(ctx: Context, pass1: list[DocumentAlignment], documents: dict[str, Document]) -> list:
@@ -88,7 +90,8 @@ def _pass2_items(ctx: Context, pass1: list[DocumentAlignment], documents: dict[s
     return items
 
 
-def _train(ctx: Context, name: str, items: list) -> Path:
+def _train(ctx: Context, name: str, items: list, head_start: Path | None = None) -> Path:
+    """Train (flat start) or adapt (`head_start` given: a short EM from it) the aligner `name` on `items`."""
     from corpus.align import train_aligner
     from corpus.align.types import AlignerConfig
 
@@ -98,16 +101,55 @@ def _train(ctx: Context, name: str, items: list) -> Path:
     c = ctx.config
     config = AlignerConfig(gmm_mixtures=c.train_gmm_mixtures, mlp_rounds=c.train_mlp_rounds,
                            mlp_epochs=c.train_mlp_epochs, max_train_utterances=c.train_max_utterances, seed=c.seed)
+    if head_start is not None:
+        config = replace(config, init="head_start", head_start=str(head_start), adapt_rounds=c.adapt_rounds,
+                         adapt_epochs=c.adapt_epochs)
     tmp = ctx.folder / f"{name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     try:
-        train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=ctx.jobs, progress=ctx.progress)
+        with _one_blas_thread():
+            train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=ctx.jobs,
+                          progress=ctx.progress)
     except Exception as error:  # noqa: BLE001 - no aligner, no build
         raise StageError(f"training the aligner ({name}) on {len(items)} utterances failed: {error}") from None
     os.replace(tmp, model_dir)
     ctx.add_timing(f"align_training_{name}", time.perf_counter() - started, len(items))
     return model_dir
+
+
+def _one_blas_thread():
+    """The MLP trains on 512-frame minibatches: products that small gain nothing from BLAS threads, and on a
+    busy machine their spinning threads made an epoch 6x slower (19 s vs 3 s for 32k frames, 2 cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # no threadpoolctl: BLAS defaults
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
+def _head_start(ctx: Context) -> tuple[Path | None, str]:
+    """(the head-start model folder, "") or (None, why not): the configured folder, else the language's cached
+    synthetic head start, built here the first time (minutes, once per language and machine; its time is
+    the `align_head_start_build` line of timings.json, not part of any later build)."""
+    from corpus.align.headstart import head_start_model
+    from corpus.align.types import AlignError
+
+    c = ctx.config
+    if c.aligner_init != "head_start":
+        return None, "aligner_init is flat"
+    if c.head_start:
+        if not (Path(c.head_start) / "model.json").is_file():
+            raise StageError(f"head start {c.head_start}: no model.json there")
+        return Path(c.head_start), ""
+    started = time.perf_counter()
+    try:
+        model_dir = head_start_model(c.language, jobs=ctx.jobs, progress=ctx.progress)
+    except AlignError as error:  # a language espeak-ng cannot speak: the flat start still works
+        return None, str(error)
+    if time.perf_counter() - started > 1.0:
+        ctx.add_timing("align_head_start_build", time.perf_counter() - started, 1)
+    return model_dir, ""
 
 
 def run_align(ctx: Context) -> StageOutput:
@@ -123,18 +165,24 @@ def run_align(ctx: Context) -> StageOutput:
     cue_docs = [{**asdict(documents[n.id]), "words": n.words, "word_cue": n.word_cue,
                  "offset_s": timings[n.id].offset_s, "drift": timings[n.id].drift, "fit": timings[n.id].fit}
                 for n in normalized]
-    first = _train(ctx, "aligner-pass1", training_items(cue_docs, pad_s=ctx.config.train_pad_s,
-                                                         max_items=ctx.config.train_max_utterances,
-                                                         seed=ctx.config.seed))
+    cue_items = training_items(cue_docs, pad_s=ctx.config.train_pad_s, max_items=ctx.config.train_max_utterances,
+                               seed=ctx.config.seed)
     aligner = typed(align_document, DocumentAlignment)
-    pass1 = ctx.map_items(aligner, _align_tasks(ctx, normalized, documents, timings, first), result=DocumentAlignment,
-                          key=lambda t: t.id, name="pass1", unit="doc")
-    second = _pass2_items(ctx, pass1, documents)
+    head, no_head = _head_start(ctx)
     model_dir = ctx.folder / "aligner"
-    if len(second) >= 40:  # pass 2 retrains on what pass 1 aligned reliably
-        _train(ctx, "aligner", second)
-    elif not (model_dir / "model.json").exists():  # too little of it (a tiny corpus): keep pass 1's model
-        shutil.copytree(first, model_dir)
+    if head is not None:  # one short adaptation of the head start on the caption cues, one alignment pass
+        _train(ctx, "aligner", cue_items, head_start=head)
+        passes = 1
+    else:  # flat start: pass 1 with the cue-trained aligner, pass 2 with one retrained on pass 1's utterances
+        first = _train(ctx, "aligner-pass1", cue_items)
+        pass1 = ctx.map_items(aligner, _align_tasks(ctx, normalized, documents, timings, first),
+                              result=DocumentAlignment, key=lambda t: t.id, name="pass1", unit="doc")
+        second = _pass2_items(ctx, pass1, documents)
+        passes = 2 if len(second) >= 40 else 1
+        if passes == 2:
+            _train(ctx, "aligner", second)
+        elif not (model_dir / "model.json").exists():  # too little of it (a tiny corpus): keep pass 1's model
+            shutil.copytree(first, model_dir)
     results = ctx.map_items(aligner, _align_tasks(ctx, normalized, documents, timings, model_dir),
                             result=DocumentAlignment, key=lambda t: t.id, name="align", unit="doc",
                             check=lambda r: r.problems)
@@ -156,8 +204,9 @@ def run_align(ctx: Context) -> StageOutput:
               "probes_stopped": sum(bool(r.probe) and r.reason == "transcript_mismatch" for r in results),
               "dropped_hours": {k: hours(v) for k, v in sorted(dropped_s.items())},
               "hours": hours(sum(documents[k.id].duration_s for k in kept)),
-              "aligner_passes": 2 if len(second) >= 40 else 1,
-              "aligner": {k: summary.get(k) for k in ("trained_on", "utterances", "frames", "held_out")}}
+              "aligner_passes": passes, "aligner_init": "head_start" if head is not None else "flat",
+              **({"no_head_start": no_head} if head is None else {}),
+              "aligner": {k: summary.get(k) for k in ("trained_on", "utterances", "frames", "held_out", "init")}}
     return StageOutput(count_in=len(normalized), kept=len(kept), manifests={"alignments": kept}, report=report)
 
 
