@@ -89,6 +89,30 @@ def test_segment_counts():
     assert [u.text for u in utts] == ["w0 w1", "w2 w3"]
 
 
+def test_segment_trims_edges_next_to_unplaced_or_unsure_words():
+    # word 3 was skipped by the aligner: its true place is unknown and may touch w2's end or w4's start
+    spec = [(0.0, 0.4), (0.5, 0.9), (1.0, 1.4), (1.5, 1.9), (2.0, 2.4), (2.5, 2.9), (3.0, 3.4), (3.5, 3.9)]
+    words = [w for w in _words(spec) if w[0] != 3]
+    utts, counts = segment_document("d", words, [], 10.0, SegmentParams(min_utterance_s=0.5))
+    assert [u.text for u in utts] == ["w0 w1 w2", "w4 w5 w6 w7"]
+    utts, counts = segment_document("d", words, [], 10.0, SegmentParams(min_utterance_s=0.5, trim_unsure_edges=True))
+    assert [u.text for u in utts] == ["w0 w1", "w5 w6 w7"] and counts["edge_words_trimmed"] == 2
+    assert utts[0].audio_end_s == pytest.approx(0.95)  # padding stops half-way to the trimmed word
+    # a first or last word aligned with little confidence is trimmed too
+    words = _words(spec)
+    words[0][4] = words[7][4] = 0.55
+    utts, counts = segment_document("d", words, [], 10.0, SegmentParams(edge_word_score=0.6))
+    assert [u.text for u in utts] == [" ".join(f"w{i}" for i in range(1, 7))]
+
+
+def test_build_config_aligner_choices():
+    assert BuildConfig().aligner_init == "head_start"
+    with pytest.raises(ValueError, match="aligner_init"):
+        BuildConfig(aligner_init="pretrained")
+    with pytest.raises(ValueError, match="adapt_rounds"):
+        BuildConfig(adapt_rounds=0)
+
+
 def test_dedup_finds_near_duplicates_and_keeps_canonical():
     rng = np.random.default_rng(0)
     vocab = [f"word{i}" for i in range(300)]
