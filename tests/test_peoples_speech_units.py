@@ -105,6 +105,23 @@ def test_segment_trims_edges_next_to_unplaced_or_unsure_words():
     assert [u.text for u in utts] == [" ".join(f"w{i}" for i in range(1, 7))]
 
 
+def test_documents_whose_typical_utterance_fails_are_mismatched():
+    from corpus.peoples_speech.dataset_stages import _mismatched_documents
+    from corpus.peoples_speech.records import Grade
+    from corpus.peoples_speech.segment import Utterance
+
+    cers = {"good": [0.0, 0.0, 0.5], "real": [0.3, 0.0, 0.84, 0.48, 0.0], "wrong": [0.26, 0.73, 0.88, 0.7]}
+    utterances, grades = [], {}
+    for doc, values in cers.items():
+        for k, value in enumerate(values):
+            uid = f"{doc}-{k}"
+            utterances.append(Utterance(id=uid, document=doc, start_s=0, end_s=1, audio_start_s=0, audio_end_s=1,
+                                        text="x", words=1, score=1.0, min_word_score=1.0))
+            grades[uid] = Grade(id=uid, hypothesis="x", cer=value, tier=tier_of(value, 0.2, 0.38))
+    assert _mismatched_documents(utterances, grades, 0.38) == {"wrong": 0.715}
+    assert _mismatched_documents(utterances, grades, 0.0) == {}
+
+
 def test_build_config_aligner_choices():
     assert BuildConfig().aligner_init == "head_start"
     with pytest.raises(ValueError, match="aligner_init"):

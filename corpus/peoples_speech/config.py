@@ -51,7 +51,8 @@ class BuildConfig:
     word_skip_lp: float = -30.0             # long alignment: cost of leaving a transcript word out
     probe_s: float = 90.0                   # a document first aligns this much audio; a mismatch stops there
     min_word_confidence: float = 0.5        # a word aligned with less counts as not matched
-    min_matched_share: float = 0.5          # matched transcript words / words, below: transcript_mismatch
+    min_matched_share: float = 0.2          # matched transcript words / words, below: transcript_mismatch (real
+                                            # voices match 25-35 %: the grader decides between that and wrong text)
     timeout_s_per_audio_s: float = 0.5      # alignment slower than 2x real time counts as a timeout
     # segment
     max_utterance_s: float = 15.0
@@ -66,7 +67,12 @@ class BuildConfig:
     refine: bool = False                    # re-align each utterance's words in its window (corpus.align)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]
-    grammar_context_words: int = 0          # grammar recognizer: the utterance's words +- this many (0: document)
+    # grammar recognizer: a word loop over the utterance's own transcript words and this many either side
+    # (0: the whole document's words), weighted by their counts and bigrams (lm weight, bonus per bigram)
+    grammar_context_words: int = 10
+    grammar_lm_weight: float = 6.0
+    grammar_bigram_bonus: float = 4.0
+    document_max_median_cer: float = 0.38   # a document whose median utterance CER is this or more is dropped
     clean_max_cer: float = 0.20
     noisy_max_cer: float = 0.38
     # dedup

@@ -95,6 +95,8 @@ class GradeTask:
     # either side (`word_spans` gives each utterance's first and last transcript index); 0: the whole document
     context_words: int = 0
     word_spans: tuple[tuple[int, int], ...] = ()
+    lm_weight: float = 3.0
+    bigram_bonus: float = 0.0
 
 
 _CACHE: dict[str, Any] = {}
@@ -107,10 +109,12 @@ def _recognizers(task: GradeTask) -> Iterator:
     if task.recognizer == "grammar" and task.context_words > 0 and len(task.word_spans) == len(task.utterances):
         words, k = task.document_words, task.context_words
         for first, last in task.word_spans:
-            yield GrammarRecognizer(task.model_dir, words[max(0, first - k):last + k + 1])
+            yield GrammarRecognizer(task.model_dir, words[max(0, first - k):last + k + 1], lm_weight=task.lm_weight,
+                                    bigram_bonus_lp=task.bigram_bonus)
         return
     if task.recognizer == "grammar":
-        recognizer = GrammarRecognizer(task.model_dir, task.document_words)
+        recognizer = GrammarRecognizer(task.model_dir, task.document_words, lm_weight=task.lm_weight,
+                                       bigram_bonus_lp=task.bigram_bonus)
     else:
         recognizer = _plugin(task.recognizer)
     while True:
