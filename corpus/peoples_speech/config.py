@@ -59,7 +59,7 @@ class BuildConfig:
     min_utterance_s: float = 1.0
     max_gap_s: float = 3.0                  # a longer pause always ends an utterance
     pad_s: float = 0.15                     # audio kept around the first and last word (at most half the pause)
-    min_word_score: float = 0.5             # words aligned with less confidence are left out of utterances
+    min_word_score: float = 0.25            # words aligned with less confidence are left out of utterances
     max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
     max_stretch: float = 1.5                # or than this x the document's median seconds per letter + 0.1 s
     trim_unsure_edges: bool = True          # edge words next to a skipped or badly placed word are trimmed off
