@@ -6,7 +6,9 @@
    activity inside cues and the least outside win (grid search on cumulative sums, linear in cues).
 2. Training (`training_items`): every cue with words, mapped through that estimate and widened by
    `train_pad_s`, is one training utterance of `corpus.align.train_aligner` (the same grapheme aligner
-   the MSWC builder uses: flat start, GMM rounds, hybrid MLP). No outside model.
+   the MSWC builder uses). By default it adapts the language's synthetic head start to these cues by
+   a short EM (`corpus.align.adapt`; the head start is built once per language from espeak-ng speech
+   and cached); `aligner_init="flat"` trains from a flat start instead. No outside model.
 3. Alignment (`align_document`, per document): `corpus.align.long_audio.align_long_samples`
    (windows of `window_s`, words skippable, a garbage path for untranscribed sound). The caption times
    are not used here: the text is anchored to the audio window by window.
@@ -21,8 +23,9 @@ applied to all its words. The bound, per document of D seconds of audio with W w
     30 s), each window O(window frames x window words): linear in D and W, never quadratic;
   - time: a mismatched document costs at most the alignment of min(D, probe_s) seconds; a matched one at
     most 2x the alignment of its own audio (probe + full pass; 1x when D <= 1.5 probe_s, which skips the probe).
-The builder runs two passes (pass 1 with the cue-trained aligner, pass 2 with one retrained on pass 1's
-reliable utterances), so over the whole stage the bounds double (4x for a matched document).
+With the head start the builder aligns once. With `aligner_init="flat"` it runs two passes (pass 1 with
+the cue-trained aligner, pass 2 with one retrained on pass 1's reliable utterances), so over the whole
+stage the bounds double (4x for a matched document).
 `timeouts` counts documents whose window count broke that bound or whose wall time exceeded
 `timeout_s_per_audio_s` x D; it is measured, not enforced, so that output never depends on machine load.
 """

@@ -63,7 +63,7 @@ class BuildConfig:
     max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
     max_stretch: float = 1.5                # or than this x the document's median seconds per letter + 0.1 s
     trim_unsure_edges: bool = True          # edge words next to a skipped or badly placed word are trimmed off
-    edge_word_score: float = 0.0            # an utterance's first/last word aligned with less is trimmed off
+    edge_word_score: float = 0.4            # an utterance's first/last word aligned with less is trimmed off
     refine: bool = False                    # re-align each utterance's words in its window (corpus.align)
     # grade
     recognizer: str = "grammar"             # grammar | asr:<model dir> | module:<pkg.mod:function>[:<arg>]

@@ -5,6 +5,11 @@ the length of the aligned text. The recognizer's output is first normalized exac
 (`normalize.normalize_document`), so an ASR writing "TWENTY-FIVE" or "25" is not charged for its style. Tiers (`BuildConfig`): clean when CER < clean_max_cer (0.20), noisy when
 CER < noisy_max_cer (0.38), otherwise dropped: the People's Speech's rule, which removes translations,
 annotation-only captions, TTS audiobooks and captions made by another ASR.
+
+The default recognizer (`recognize.GrammarRecognizer`) decodes each utterance with its own local grammar
+(`context_words` transcript words either side of it). The stage then drops whole documents whose median
+utterance CER reaches `document_max_median_cer` (`dataset_stages`): wrong text fails nearly every
+utterance, so the few of it that pass are chance matches.
 """
 
 from __future__ import annotations
