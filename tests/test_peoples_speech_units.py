@@ -120,6 +120,12 @@ def test_documents_whose_typical_utterance_fails_are_mismatched():
             grades[uid] = Grade(id=uid, hypothesis="x", cer=value, tier=tier_of(value, 0.2, 0.38))
     assert _mismatched_documents(utterances, grades, 0.38) == {"wrong": 0.715}
     assert _mismatched_documents(utterances, grades, 0.0) == {}
+    # two short chance matches among 40 placed words of a wrong text; the real voices keep 3 of 12
+    from corpus.peoples_speech.dataset_stages import _thin_documents
+
+    placed = {"good": 4, "real": 12, "wrong": 40}
+    assert _thin_documents(utterances, grades, placed, 0.15) == {"wrong": 0.025}
+    assert _thin_documents(utterances, grades, placed, 0.0) == {}
 
 
 def test_build_config_aligner_choices():

@@ -51,8 +51,8 @@ class BuildConfig:
     word_skip_lp: float = -30.0             # long alignment: cost of leaving a transcript word out
     probe_s: float = 90.0                   # a document first aligns this much audio; a mismatch stops there
     min_word_confidence: float = 0.5        # a word aligned with less counts as not matched
-    min_matched_share: float = 0.2          # matched transcript words / words, below: transcript_mismatch (real
-                                            # voices match 25-35 %: the grader decides between that and wrong text)
+    min_matched_share: float = 0.1          # matched transcript words / words, below: transcript_mismatch (real
+                                            # voices match 15-35 %: the grader decides between that and wrong text)
     timeout_s_per_audio_s: float = 0.5      # alignment slower than 2x real time counts as a timeout
     # segment
     max_utterance_s: float = 15.0
@@ -73,6 +73,7 @@ class BuildConfig:
     grammar_lm_weight: float = 6.0
     grammar_bigram_bonus: float = 4.0
     document_max_median_cer: float = 0.38   # a document whose median utterance CER is this or more is dropped
+    min_kept_word_share: float = 0.15       # and one whose passing utterances hold fewer of its placed words
     clean_max_cer: float = 0.20
     noisy_max_cer: float = 0.38
     # dedup

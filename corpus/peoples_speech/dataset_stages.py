@@ -48,6 +48,12 @@ def run_grade(ctx: Context) -> StageOutput:
     for doc, median in sorted(mismatched.items()):
         ctx.problem(doc, "transcript_mismatch", f"median utterance CER {median:.2f} >= "
                     f"{c.document_max_median_cer:.2f}: its few passing utterances are chance matches")
+    placed = {a.id: len(a.words) for a in ctx.read("align", "alignments")}
+    for doc, share in sorted(_thin_documents(utterances, grades, placed, c.min_kept_word_share).items()):
+        if doc not in mismatched:
+            mismatched[doc] = share
+            ctx.problem(doc, "transcript_mismatch", f"utterances that pass the grader hold {share:.1%} of the "
+                        f"words the aligner placed (< {c.min_kept_word_share:.0%}): chance matches of a wrong text")
     rows = [GradedUtterance(**asdict(u), hypothesis=grades[u.id].hypothesis, cer=grades[u.id].cer,
                             tier="dropped" if u.document in mismatched else grades[u.id].tier)
             for u in utterances if u.id in grades]
@@ -58,6 +64,22 @@ def run_grade(ctx: Context) -> StageOutput:
                        manifests={"graded": rows},
                        report={"tiers": dict(tiers), "tier_hours": {k: hours(v) for k, v in tier_s.items()},
                                "recognizer": c.recognizer, "documents_mismatched": len(mismatched)})
+
+
+def _thin_documents(utterances: list[Utterance], grades: dict[str, Grade], placed: dict[str, int],
+                    min_share: float) -> dict[str, float]:
+    """{document: share} of the documents where the utterances that pass the grader hold under `min_share` of
+    the words the aligner placed. A transcript in another language or of another item still gets words
+    placed (by chance, 20-35 % of them confidently) and two or three short utterances of it may pass (a
+    strong local grammar over few frames decodes its own text), but they hold a few percent of the placed
+    words; a correct document keeps most of them, even in real voices the aligner matches poorly."""
+    if min_share <= 0:
+        return {}
+    kept: dict[str, int] = {}
+    for u in utterances:
+        if u.id in grades:
+            kept[u.document] = kept.get(u.document, 0) + (u.words if grades[u.id].tier != "dropped" else 0)
+    return {d: round(n / max(1, placed.get(d, 0)), 4) for d, n in kept.items() if n < min_share * placed.get(d, 0)}
 
 
 def _mismatched_documents(utterances: list[Utterance], grades: dict[str, Grade], max_median_cer: float
