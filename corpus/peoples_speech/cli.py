@@ -69,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--spark-master", default="local[2]", help="Spark master (default: %(default)s)")
     build.add_argument("--recognizer", default="grammar", help="grammar | asr:<model dir> | module:<pkg.mod:func>")
     build.add_argument("--aligner-init", choices=("head_start", "flat"), default="head_start",
-                       help="head_start: adapt the synthetic head start to the corpus (default); flat: train on the "
-                            "corpus from a flat start, two passes (slower; used anyway when espeak-ng lacks the language)")
+                       help="head_start: adapt the synthetic head start to the corpus (default); flat: train on "
+                            "the corpus from a flat start, two passes (slower; used anyway when espeak-ng lacks "
+                            "the language)")
     build.add_argument("--head-start", default=None, metavar="DIR",
                        help="head-start aligner folder (default: the cached one for --lang, built on first use)")
     build.add_argument("--on-error", choices=("skip", "stop"), default="skip",
