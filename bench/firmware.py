@@ -119,10 +119,11 @@ def _deployable_model(model_dir: str | None, seed: int) -> tuple[bytes, tuple[st
 
     from export.quantize import to_int8_tflite
     from kws.features import INT8_SCALE
-    from kws.models import build_classifier, ds_cnn
+    from kws.models import build_classifier, preset
 
     keras.utils.set_random_seed(seed)
-    model = build_classifier(ds_cnn.Config(size="s"), 5, embedding_dim=128)  # the few-shot model's shape
+    # the few-shot model's shape on the backbone `make train-kws` trains (kws.models.PRESETS["ds_cnn_s"])
+    model = build_classifier(preset("ds_cnn_s"), 5, embedding_dim=128)
     rng = np.random.default_rng(seed)
     x = ((np.clip(rng.normal(-40, 50, (96, 49, 40)), -128, 127) + 128) * INT8_SCALE).astype(np.float32)
     for _ in range(3):

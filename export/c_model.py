@@ -111,15 +111,24 @@ class CModel:
 
 def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
     """CONV_2D weights in the engine's layout (kernels_int8.c): values k = (fy, fx, c) padded to a multiple of
-    4, output channels padded to a multiple of 4 (zeros); for each block of 4 channels and each group of 4
-    values, the 4 channels' 4 bytes one after the other."""
+    4, output channels padded to a multiple of 2 (zeros); for each pair of channels and each group of 4
+    values, the 2 channels' 4 bytes one after the other."""
     out_c = filter_ohwi.shape[0]
     flat = filter_ohwi.reshape(out_c, -1)
-    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 3) // 4 * 4
+    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 1) // 2 * 2
     padded = np.zeros((c_padded, k_padded), np.int8)
     padded[:out_c, :flat.shape[1]] = flat
-    # [block, channel in block, group, value in group] -> [block, group, channel in block, value in group]
-    return padded.reshape(c_padded // 4, 4, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    # [pair, channel in pair, group, value in group] -> [pair, group, channel in pair, value in group]
+    return padded.reshape(c_padded // 2, 2, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def _folded_conv_bias(filter_ohwi: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias[c] + input_offset * sum_k w[c][k] in int32's wrapping arithmetic: the CONV_2D kernel gathers raw
+    input values (the zero point where the filter hangs over the border), so the offset is added here once."""
+    out_c = filter_ohwi.shape[0]
+    sums = filter_ohwi.reshape(out_c, -1).astype(np.int64).sum(axis=1)
+    total = (np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)) + input_offset * sums
+    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 class _Compiler:
@@ -146,13 +155,17 @@ class _Compiler:
         self.const(f"{prefix}_multipliers", "int32_t", [m for m, _ in pairs])
         self.const(f"{prefix}_shifts", "int32_t", [s for _, s in pairs])
 
-    def bias(self, prefix: str, op: Op) -> str:
+    def bias_values(self, op: Op) -> np.ndarray | None:
         if len(op.inputs) < 3 or op.inputs[2] < 0:
-            return "0"
+            return None
         tensor = self.tensors[op.inputs[2]]
         if tensor.data is None or tensor.dtype != "INT32":
             raise UnsupportedOpError(f"{op.name} #{op.index}: bias must be constant int32")
-        return self.const(f"{prefix}_bias", "int32_t", tensor.data)
+        return tensor.data
+
+    def bias(self, prefix: str, op: Op) -> str:
+        values = self.bias_values(op)
+        return "0" if values is None else self.const(f"{prefix}_bias", "int32_t", values)
 
     def layer(self, op: Op, offsets: dict[int, int]) -> str:
         t_in, t_out = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
@@ -181,8 +194,12 @@ class _Compiler:
             self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
                        if op.name == "CONV_2D" else t_f.data)
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
-            if op.name == "CONV_2D":
-                self.patch_values = max(self.patch_values, (f_h * f_w * in_c + 3) // 4 * 4)
+            if op.name == "CONV_2D":  # two positions' patches (kernels_int8.c)
+                self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 3) // 4 * 4))
+                bias = self.const(f"{prefix}_bias", "int32_t", _folded_conv_bias(
+                    t_f.data.reshape(t_f.shape), self.bias_values(op), -t_in.zero_point))
+            else:
+                bias = self.bias(prefix, op)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
             if op.name == "DEPTHWISE_CONV_2D":
                 depth_multiplier = out_c // in_c
@@ -198,7 +215,7 @@ class _Compiler:
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
                 input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
                 in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
-                bias=self.bias(prefix, op))
+                bias=bias)
         if op.name == "FULLY_CONNECTED":
             t_f = self.tensors[op.inputs[1]]
             if t_f.data is None or len(t_f.shape) != 2:

@@ -10,12 +10,9 @@
 #define KWS_SIMD 0
 #endif
 
-/* where patch value k lives: pairs (k, k+2) and (k+1, k+3) in the SIMD build, plain order otherwise */
-#if KWS_SIMD
-#define KWS_PATCH_INDEX(k) (((k) & ~3) | (((k) & 1) << 1) | (((k) & 2) >> 1))
-#else
-#define KWS_PATCH_INDEX(k) (k)
-#endif
+/* where patch value k lives inside its group of 4: (k, k+2) and (k+1, k+3) share a 32-bit word, the lanes
+ * SXTB16 makes of a weight word (kept in the portable build too: one layout for both) */
+#define KWS_PATCH_LANE(k) ((((k) & 1) << 1) | (((k) & 2) >> 1))
 
 /* ------------------------------------------------------------------ fixed-point arithmetic */
 
@@ -63,9 +60,24 @@ int32_t kws_requantize(int32_t x, int32_t multiplier, int32_t shift) {
 #endif
 }
 
+/* gemmlowp's double rounding in one 64-bit multiply-accumulate, for a multiplier > 0 and shift <= -2 (the
+ * usual case: scale ratios below 1/2). With e = -shift, SRDHM is floor((x*m + 2^30) / 2^31) and the
+ * rounding shift floor((y + 2^(e-1) - [y < 0]) / 2^e); floor(floor(a) + c) / n) = floor((a + c) / n) for
+ * integers c, n makes the pair floor((x*m + 2^30 + 2^(30+e) - [y < 0] 2^31) / 2^(31+e)), and for e >= 1
+ * [y < 0] may be read as [x < 0] (they differ only where -2^30 <= x*m < 0, and there both give 0). The
+ * constant goes into the accumulator's two halves (hi: 2^(e-2) - [x < 0], lo: 2^30 | [x < 0] 2^31), so on
+ * Cortex-M4 it is AND, ORR, ADD, SMLAL and one shift of the high word. */
+static inline int32_t requantize_double_fast(int32_t x, int32_t multiplier, int32_t right) {
+  const uint32_t lo = 0x40000000u | ((uint32_t)x & 0x80000000u);
+  const uint32_t hi = (1u << (right - 2)) - ((uint32_t)x >> 31);
+  const int64_t v = (int64_t)(((uint64_t)hi << 32) | lo) + (int64_t)x * multiplier;
+  return (int32_t)(v >> 32) >> (right - 1);
+}
+
 /* Convolutions: LiteRT 2.3's reference CONV_2D / DEPTHWISE_CONV_2D kernels requantize with double
  * rounding (measured against BUILTIN_REF on every element), as TFLM does: both modes round twice. */
-static int32_t requantize_conv(int32_t x, int32_t multiplier, int32_t shift) {
+static inline int32_t requantize_conv(int32_t x, int32_t multiplier, int32_t shift) {
+  if (shift <= -2 && shift >= -31 && multiplier > 0) return requantize_double_fast(x, multiplier, -shift);
   return requantize_double(x, multiplier, shift);
 }
 
@@ -99,13 +111,15 @@ int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset
 
 /* ------------------------------------------------------------------ convolutions */
 
-/* CONV_2D: per output pixel, the input patch (filter_h x filter_w x in_c values k, input offset added, 0
- * where the filter hangs over the border: the reference kernel skips those taps) is gathered once into
- * `patch` as 16-bit values; then each block of 4 output channels is a dot product of the patch with the
- * block's weights. The generator stores the weights blocked (kws_conv_weight_index): for each block of 4
- * output channels and each group of 4 values k, the 4 channels' 4 bytes follow each other, so the SIMD inner
- * loop reads 16 consecutive bytes per group. SIMD layout of the patch: values (k, k+2) and (k+1, k+3) share a
- * 32-bit word, the lanes SXTB16 makes of a weight word: LDR, SXTB16 x2, SMLAD x2 per 4 MACs and channel. */
+/* CONV_2D as an int16 matrix product (the CMSIS-NN way). Two output positions at a time: their input patches
+ * (filter_h x filter_w x in_c values k each, 0 ... padded to a multiple of 4) are gathered once into `patch`
+ * as 16-bit values WITHOUT the input offset, the input's zero point standing for the taps where the filter
+ * hangs over the border (so those taps add w * (zp + input_offset) = 0, as the reference kernel's skipped
+ * taps do). The generator folds the offset into the bias: bias[c] + input_offset * sum_k w[c][k] (exact in
+ * int32's wrapping arithmetic). Patch layout: for each group of 4 values, position A's 4 values, then
+ * position B's, each in KWS_PATCH_LANE order. Weights (the generator's kws_conv_weight_index): for each pair
+ * of output channels and each group of 4 values, the 2 channels' 4 bytes one after the other. The SIMD inner
+ * kernel computes 2 positions x 2 channels: per group 3 double-word loads, 4 SXTB16, 8 SMLAD for 16 MACs. */
 #if KWS_SIMD
 static inline uint32_t sxtb16_ror8(uint32_t x) {
   uint32_t r;
@@ -120,99 +134,195 @@ static inline uint32_t sxtab16_ror8(uint32_t a, uint32_t x) {
 }
 #endif
 
+/* one position's patch into slot 0 (A) or 1 (B) */
 static void conv_fill_patch(const kws_conv_params_t *p, kws_dims_t in_dims, const int8_t *in, int32_t filter_h,
                             int32_t filter_w, int32_t y0, int32_t x0, int16_t *patch, int32_t padded) {
-  const int32_t in_c = in_dims.c;
+  const int32_t in_c = in_dims.c, run = filter_w * in_c;
+  const int16_t border = (int16_t)-p->input_offset; /* the input's zero point */
   int32_t fy, fx, c, k = 0;
   for (fy = 0; fy < filter_h; ++fy) {
     const int32_t y = y0 + fy * p->dilation_h;
     const int row_inside = y >= 0 && y < in_dims.h;
-#if KWS_SIMD
-    const int32_t run = filter_w * in_c;
     if (row_inside && p->dilation_w == 1 && (run & 3) == 0 && (k & 3) == 0 && x0 >= 0 && x0 + filter_w <= in_dims.w) {
-      /* whole words: one load, two SXTAB16 (offset added), two stores per 4 values */
+      /* whole groups: a word of 4 int8 values -> the two lane words of the group */
       const int8_t *src = in + ((size_t)y * in_dims.w + x0) * in_c;
-      const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      int16_t *dst = patch + 2 * k;
       int32_t i;
-      for (i = 0; i < run; i += 4, k += 4) {
+      for (i = 0; i < run; i += 4, dst += 8) {
+#if KWS_SIMD
         uint32_t v, lo, hi;
         memcpy(&v, src + i, 4);
-        lo = __sxtab16(offsets, v);
-        hi = sxtab16_ror8(offsets, v);
-        memcpy(patch + k, &lo, 4);
-        memcpy(patch + k + 2, &hi, 4);
+        lo = __sxtb16(v);
+        hi = sxtb16_ror8(v);
+        memcpy(dst, &lo, 4);
+        memcpy(dst + 2, &hi, 4);
+#else
+        dst[0] = src[i];
+        dst[1] = src[i + 2];
+        dst[2] = src[i + 1];
+        dst[3] = src[i + 3];
+#endif
       }
+      k += run;
       continue;
     }
-#endif
     for (fx = 0; fx < filter_w; ++fx) {
       const int32_t x = x0 + fx * p->dilation_w;
       if (!row_inside || x < 0 || x >= in_dims.w) {
-        for (c = 0; c < in_c; ++c, ++k) patch[KWS_PATCH_INDEX(k)] = 0;
+        for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = border;
       } else {
         const int8_t *src = in + ((size_t)y * in_dims.w + x) * in_c;
-        for (c = 0; c < in_c; ++c, ++k) patch[KWS_PATCH_INDEX(k)] = (int16_t)(src[c] + p->input_offset);
+        for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = src[c];
       }
     }
   }
-  for (; k < padded; ++k) patch[KWS_PATCH_INDEX(k)] = 0;
+  for (; k < padded; ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = 0; /* the weights there are 0 too */
 }
 
-/* acc[j] = dot(patch, weights of channel 4 * block + j) over `groups` groups of 4 values */
-static void conv_dot_block(const int16_t *patch, const int8_t *block, int32_t groups, int32_t *acc) {
+/* acc[2 * position + channel] for positions A, B and the 2 channels of `w`, over `groups` groups of 4 values */
+static void conv_dot_2x2(const int16_t *patch, const int8_t *w, int32_t groups, int32_t *acc) {
 #if KWS_SIMD
-  int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-  const int8_t *end = block + 16 * groups;
-  for (; block < end; block += 16, patch += 4) {
-    uint32_t p02, p13, w0, w1, w2, w3;
-    memcpy(&p02, patch, 4);
-    memcpy(&p13, patch + 2, 4);
-    memcpy(&w0, block, 4);
-    memcpy(&w1, block + 4, 4);
-    memcpy(&w2, block + 8, 4);
-    memcpy(&w3, block + 12, 4);
-    a0 = __smlad(p02, __sxtb16(w0), a0);
-    a0 = __smlad(p13, sxtb16_ror8(w0), a0);
-    a1 = __smlad(p02, __sxtb16(w1), a1);
-    a1 = __smlad(p13, sxtb16_ror8(w1), a1);
-    a2 = __smlad(p02, __sxtb16(w2), a2);
-    a2 = __smlad(p13, sxtb16_ror8(w2), a2);
-    a3 = __smlad(p02, __sxtb16(w3), a3);
-    a3 = __smlad(p13, sxtb16_ror8(w3), a3);
+  /* Written in assembly because the compiler splits the double-word loads and adds pointer arithmetic (22
+   * instructions a group instead of 17). Two groups per turn: 2 LDRD (patch A, B), 2 LDR (a weight word per
+   * channel), 4 SXTB16, 8 SMLAD each, then CMP + BNE. 13 registers. */
+  int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  const int8_t *pairs_end = w + 16 * (groups >> 1);
+  if (groups >= 2) {
+    uint32_t pa0, pa1, pb0, pb1, wv, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd %[pb0], %[pb1], [%[p], #8]\n\t"
+        "ldrd %[pa0], %[pa1], [%[p]], #16\n\t"
+        "ldr %[wv], [%[w]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad %[a0], %[pa0], %[t], %[a0]\n\t"
+        "smlad %[b0], %[pb0], %[t], %[b0]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad %[a0], %[pa1], %[t], %[a0]\n\t"
+        "smlad %[b0], %[pb1], %[t], %[b0]\n\t"
+        "ldr %[wv], [%[w]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad %[a1], %[pa0], %[t], %[a1]\n\t"
+        "smlad %[b1], %[pb0], %[t], %[b1]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad %[a1], %[pa1], %[t], %[a1]\n\t"
+        "smlad %[b1], %[pb1], %[t], %[b1]\n\t"
+        "ldrd %[pb0], %[pb1], [%[p], #8]\n\t"
+        "ldrd %[pa0], %[pa1], [%[p]], #16\n\t"
+        "ldr %[wv], [%[w]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad %[a0], %[pa0], %[t], %[a0]\n\t"
+        "smlad %[b0], %[pb0], %[t], %[b0]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad %[a0], %[pa1], %[t], %[a0]\n\t"
+        "smlad %[b0], %[pb1], %[t], %[b0]\n\t"
+        "ldr %[wv], [%[w]], #4\n\t"
+        "sxtb16 %[t], %[wv]\n\t"
+        "smlad %[a1], %[pa0], %[t], %[a1]\n\t"
+        "smlad %[b1], %[pb0], %[t], %[b1]\n\t"
+        "sxtb16 %[t], %[wv], ror #8\n\t"
+        "smlad %[a1], %[pa1], %[t], %[a1]\n\t"
+        "smlad %[b1], %[pb1], %[t], %[b1]\n\t"
+        "cmp %[w], %[end]\n\t"
+        "bne 1b\n\t"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [p] "+r"(patch), [w] "+r"(w),
+          [pa0] "=&r"(pa0), [pa1] "=&r"(pa1), [pb0] "=&r"(pb0), [pb1] "=&r"(pb1), [wv] "=&r"(wv), [t] "=&r"(t)
+        : [end] "r"(pairs_end)
+        : "cc", "memory");
+  }
+  if (groups & 1) { /* the odd last group */
+    uint32_t pa02, pa13, pb02, pb13, w0, w1, t;
+    memcpy(&pa02, patch, 4);
+    memcpy(&pa13, patch + 2, 4);
+    memcpy(&pb02, patch + 4, 4);
+    memcpy(&pb13, patch + 6, 4);
+    memcpy(&w0, w, 4);
+    memcpy(&w1, w + 4, 4);
+    t = __sxtb16(w0);
+    a0 = __smlad(pa02, t, a0);
+    b0 = __smlad(pb02, t, b0);
+    t = sxtb16_ror8(w0);
+    a0 = __smlad(pa13, t, a0);
+    b0 = __smlad(pb13, t, b0);
+    t = __sxtb16(w1);
+    a1 = __smlad(pa02, t, a1);
+    b1 = __smlad(pb02, t, b1);
+    t = sxtb16_ror8(w1);
+    a1 = __smlad(pa13, t, a1);
+    b1 = __smlad(pb13, t, b1);
   }
   acc[0] = a0;
   acc[1] = a1;
-  acc[2] = a2;
-  acc[3] = a3;
+  acc[2] = b0;
+  acc[3] = b1;
 #else
-  int32_t g, j, t;
-  acc[0] = acc[1] = acc[2] = acc[3] = 0;
-  for (g = 0; g < groups; ++g) {
-    for (j = 0; j < 4; ++j) {
-      for (t = 0; t < 4; ++t) acc[j] += (int32_t)patch[4 * g + t] * block[16 * g + 4 * j + t];
-    }
+  /* lane order of the patch: values 0, 2, 1, 3 of the group */
+  int32_t a0 = 0, a1 = 0, b0 = 0, b1 = 0, g;
+  for (g = 0; g < groups; ++g, w += 8, patch += 8) {
+    a0 += patch[0] * w[0] + patch[2] * w[1] + patch[1] * w[2] + patch[3] * w[3];
+    a1 += patch[0] * w[4] + patch[2] * w[5] + patch[1] * w[6] + patch[3] * w[7];
+    b0 += patch[4] * w[0] + patch[6] * w[1] + patch[5] * w[2] + patch[7] * w[3];
+    b1 += patch[4] * w[4] + patch[6] * w[5] + patch[5] * w[6] + patch[7] * w[7];
   }
+  acc[0] = a0;
+  acc[1] = a1;
+  acc[2] = b0;
+  acc[3] = b1;
 #endif
+}
+
+static inline int8_t conv_output(const kws_conv_params_t *p, int32_t acc, int32_t multiplier, int32_t shift) {
+  return (int8_t)clamp(requantize_conv(acc, multiplier, shift) + p->output_offset, p->act_min, p->act_max);
+}
+
+/* every channel takes requantize_double_fast (checked once per layer, not per output) */
+static int conv_all_fast(const int32_t *multipliers, const int32_t *shifts, int32_t channels) {
+  int32_t c;
+  for (c = 0; c < channels; ++c) {
+    if (shifts[c] > -2 || shifts[c] < -31 || multipliers[c] <= 0) return 0;
+  }
+  return 1;
 }
 
 void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
                    const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out, int16_t *patch) {
   const int32_t padded = KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_dims.c), groups = padded / 4;
-  int32_t oy, ox, oc;
-  for (oy = 0; oy < out_dims.h; ++oy) {
-    for (ox = 0; ox < out_dims.w; ++ox) {
-      int8_t *o = out + ((size_t)oy * out_dims.w + ox) * out_dims.c;
-      conv_fill_patch(p, in_dims, in, filter_h, filter_w, oy * p->stride_h - p->pad_top, ox * p->stride_w - p->pad_left,
-                      patch, padded);
-      for (oc = 0; oc < out_dims.c; oc += 4) {
+  const int32_t positions = out_dims.h * out_dims.w, out_c = out_dims.c;
+  const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+  const int fast = conv_all_fast(multipliers, shifts, out_c) && (out_c & 1) == 0;
+  int32_t pos, oc;
+  for (pos = 0; pos < positions; pos += 2) {
+    /* an odd last position is computed twice (B = A) and stored once */
+    const int32_t pos_b = pos + 1 < positions ? pos + 1 : pos;
+    int8_t *out_a = out + (size_t)pos * out_c, *out_b = out + (size_t)pos_b * out_c;
+    const int8_t *w = filter;
+    conv_fill_patch(p, in_dims, in, filter_h, filter_w, (pos / out_dims.w) * p->stride_h - p->pad_top,
+                    (pos % out_dims.w) * p->stride_w - p->pad_left, patch, padded);
+    conv_fill_patch(p, in_dims, in, filter_h, filter_w, (pos_b / out_dims.w) * p->stride_h - p->pad_top,
+                    (pos_b % out_dims.w) * p->stride_w - p->pad_left, patch + 4, padded);
+    if (fast) {
+      /* the usual layer: no per-output checks, parameters in registers */
+      for (oc = 0; oc < out_c; oc += 2, w += 2 * padded) {
         int32_t acc[4], j;
-        conv_dot_block(patch, filter + (size_t)oc * padded, groups, acc);
-        for (j = 0; j < 4 && oc + j < out_dims.c; ++j) {
-          int32_t v = acc[j] + (bias ? bias[oc + j] : 0);
-          v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
-          o[oc + j] = (int8_t)clamp(v, p->act_min, p->act_max);
+        conv_dot_2x2(patch, w, groups, acc);
+        for (j = 0; j < 2; ++j) {
+          const int32_t m = multipliers[oc + j], right = -shifts[oc + j], b = bias[oc + j];
+          out_a[oc + j] = (int8_t)clamp(requantize_double_fast(acc[j] + b, m, right) + out_offset, act_min, act_max);
+          out_b[oc + j] = (int8_t)clamp(requantize_double_fast(acc[2 + j] + b, m, right) + out_offset, act_min,
+                                        act_max);
         }
+      }
+      continue;
+    }
+    for (oc = 0; oc < out_c; oc += 2, w += 2 * padded) {
+      int32_t acc[4];
+      conv_dot_2x2(patch, w, groups, acc);
+      out_a[oc] = conv_output(p, acc[0] + bias[oc], multipliers[oc], shifts[oc]);
+      out_b[oc] = conv_output(p, acc[2] + bias[oc], multipliers[oc], shifts[oc]);
+      if (oc + 1 < out_c) {
+        out_a[oc + 1] = conv_output(p, acc[1] + bias[oc + 1], multipliers[oc + 1], shifts[oc + 1]);
+        out_b[oc + 1] = conv_output(p, acc[3] + bias[oc + 1], multipliers[oc + 1], shifts[oc + 1]);
       }
     }
   }
@@ -221,8 +331,9 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
 /* One output row of DEPTHWISE_CONV_2D from the input rows under the filter (rows[fy], NULL outside). */
 static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                           kws_dims_t in_dims, const int8_t *const *rows, int32_t filter_h, int32_t filter_w,
-                          const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o) {
+                          const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o, int fast) {
   const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
+  const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
   int32_t ox, oc, fy, fx;
   for (ox = 0; ox < out_dims.w; ++ox, o += out_c) {
     const int32_t x0 = ox * p->stride_w - p->pad_left;
@@ -234,34 +345,55 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
     if (mult == 1 && (out_c & 3) == 0) {
       /* four channels per word: SMLABB / SMLATT keep the lanes apart */
       const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
-      const size_t x_step = (size_t)p->dilation_w * in_dims.c;
+      const int32_t x_step = p->dilation_w * in_dims.c, taps = fx_end - fx_first;
+      const int8_t *x_row[KWS_DEPTHWISE_MAX_FILTER_H];
+      const int8_t *w_row[KWS_DEPTHWISE_MAX_FILTER_H];
+      int32_t used = 0;
+      for (fy = 0; fy < filter_h; ++fy) { /* the rows under the filter, once per position */
+        if (!rows[fy] || taps <= 0) continue;
+        x_row[used] = rows[fy] + (size_t)(x0 + fx_first * p->dilation_w) * in_dims.c;
+        w_row[used++] = filter + ((size_t)fy * filter_w + fx_first) * out_c;
+      }
       for (; oc < out_c; oc += 4) {
         /* scalar accumulators stay in registers (an array would live on the stack) */
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j, acc[4];
-        for (fy = 0; fy < filter_h; ++fy) {
-          const int8_t *x_ptr, *w_ptr;
-          int32_t taps = fx_end - fx_first;
-          if (!rows[fy] || taps <= 0) continue;
-          x_ptr = rows[fy] + oc + (size_t)(x0 + fx_first * p->dilation_w) * in_dims.c;
-          w_ptr = filter + ((size_t)fy * filter_w + fx_first) * out_c + oc;
-          for (; taps > 0; --taps, x_ptr += x_step, w_ptr += out_c) {
-            uint32_t xv, wv, x02, x13, w02, w13;
-            memcpy(&xv, x_ptr, 4);
-            memcpy(&wv, w_ptr, 4);
-            x02 = __sxtab16(offsets, xv);
-            x13 = sxtab16_ror8(offsets, xv);
-            w02 = __sxtb16(wv);
-            w13 = sxtb16_ror8(wv);
-            a0 = __smlabb(x02, w02, a0);
-            a2 = __smlatt(x02, w02, a2);
-            a1 = __smlabb(x13, w13, a1);
-            a3 = __smlatt(x13, w13, a3);
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j, acc[4], r;
+        for (r = 0; r < used; ++r) {
+          const int8_t *x_ptr = x_row[r] + oc, *w_ptr = w_row[r] + oc;
+          int32_t t;
+#define KWS_DW_TAP(x_at, w_at)                  \
+  do {                                          \
+    uint32_t xv, wv, x02, x13, w02, w13;        \
+    memcpy(&xv, (x_at), 4);                     \
+    memcpy(&wv, (w_at), 4);                     \
+    x02 = __sxtab16(offsets, xv);               \
+    x13 = sxtab16_ror8(offsets, xv);            \
+    w02 = __sxtb16(wv);                         \
+    w13 = sxtb16_ror8(wv);                      \
+    a0 = __smlabb(x02, w02, a0);                \
+    a2 = __smlatt(x02, w02, a2);                \
+    a1 = __smlabb(x13, w13, a1);                \
+    a3 = __smlatt(x13, w13, a3);                \
+  } while (0)
+          if (taps == 3) { /* the 3-wide filter away from the borders: unrolled */
+            KWS_DW_TAP(x_ptr, w_ptr);
+            KWS_DW_TAP(x_ptr + x_step, w_ptr + out_c);
+            KWS_DW_TAP(x_ptr + 2 * x_step, w_ptr + 2 * out_c);
+            continue;
           }
+          for (t = 0; t < taps; ++t, x_ptr += x_step, w_ptr += out_c) KWS_DW_TAP(x_ptr, w_ptr);
+#undef KWS_DW_TAP
         }
         acc[0] = a0;
         acc[1] = a1;
         acc[2] = a2;
         acc[3] = a3;
+        if (fast) {
+          for (j = 0; j < 4; ++j) {
+            const int32_t v = requantize_double_fast(acc[j] + bias[oc + j], multipliers[oc + j], -shifts[oc + j]);
+            o[oc + j] = (int8_t)clamp(v + out_offset, act_min, act_max);
+          }
+          continue;
+        }
         for (j = 0; j < 4; ++j) {
           int32_t v = acc[j] + (bias ? bias[oc + j] : 0);
           v = requantize_conv(v, multipliers[oc + j], shifts[oc + j]) + p->output_offset;
@@ -283,6 +415,11 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
                  ((int32_t)row[(size_t)(x0 + fx * p->dilation_w) * in_dims.c] + p->input_offset);
         }
       }
+      if (fast) {
+        acc = requantize_double_fast(acc + bias[oc], multipliers[oc], -shifts[oc]);
+        o[oc] = (int8_t)clamp(acc + out_offset, act_min, act_max);
+        continue;
+      }
       if (bias) acc += bias[oc];
       acc = requantize_conv(acc, multipliers[oc], shifts[oc]) + p->output_offset;
       o[oc] = (int8_t)clamp(acc, p->act_min, p->act_max);
@@ -298,6 +435,7 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
   const int32_t cached = p->pad_top; /* in place: input rows above the current one, kept in a ring */
   int8_t *const temp = rows_scratch ? rows_scratch + (size_t)cached * row_bytes : NULL;
   const int8_t *rows[KWS_DEPTHWISE_MAX_FILTER_H];
+  const int fast = bias != NULL && conv_all_fast(multipliers, shifts, out_dims.c);
   int32_t oy, fy;
   for (oy = 0; oy < out_dims.h; ++oy) {
     const int32_t y0 = oy * p->stride_h - p->pad_top;
@@ -313,10 +451,10 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
     }
     if (!rows_scratch) {
       depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims,
-                    out + (size_t)oy * out_dims.w * out_dims.c);
+                    out + (size_t)oy * out_dims.w * out_dims.c, fast);
     } else {
       /* in place (stride 1, same size): compute the row aside, keep the input row, then overwrite it */
-      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp);
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp, fast);
       if (cached > 0) memcpy(rows_scratch + (size_t)(oy % cached) * row_bytes, in + (size_t)oy * row_bytes, row_bytes);
       memcpy(out + (size_t)oy * row_bytes, temp, row_bytes);
     }

@@ -63,8 +63,9 @@ int32_t kws_requantize(int32_t x, int32_t multiplier, int32_t shift);
 /* sum over i of w[i] * (x[i] + x_offset) */
 int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
 
-/* `patch`: scratch of KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_c) int16 values, 4-byte aligned; the
- * filter array must be readable 3 bytes past its end (the generator pads it). */
+/* `patch`: scratch of 2 * KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_c) int16 values, 4-byte aligned.
+ * `filter` in the generator's layout (pairs of output channels, groups of 4 values, zero-padded) and `bias`
+ * with the input offset folded in (bias[c] + input_offset * sum of channel c's weights; see kernels_int8.c). */
 #define KWS_CONV_PATCH_VALUES(k) (((k) + 3) & ~3)
 void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
