@@ -157,10 +157,10 @@ def main() -> None:
 
     from export.arena import measure_tflm_arena
     from export.c_build import arm_size, build_host, build_m4, run_qemu
-    from export.c_model import StreamingParams, compile_model
+    from export.c_model import StreamingParams, compile_model, read_streaming_params
     from export.quantize import LiteRtModel
     from kws.features import features_int8, frontend_uint16
-    from kws.streaming import RecognizeCommands, StreamingConfig, StreamingDetector
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, RecognizeCommands, StreamingConfig, StreamingDetector
 
     quick = args.quick
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_firmware_"))
@@ -169,7 +169,8 @@ def main() -> None:
 
     # ---- the deployable model, compiled
     tflite, labels = _deployable_model(args.model, args.seed)
-    streaming = StreamingParams(labels=labels)
+    streaming = (read_streaming_params(Path(args.model) / "streaming.json") if args.model
+                 else StreamingParams(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES))  # the stored stride
     compiled = compile_model(tflite, streaming, work / "gen")
     figures.update(model_bytes_int8=len(tflite), macs_per_inference=compiled.macs, arena_bytes=compiled.ram_bytes,
                    activation_buffer_bytes=compiled.arena_bytes, kernel_scratch_bytes=compiled.scratch_bytes,

@@ -208,7 +208,9 @@ class _Compiler:
                 self.macs += out_h * out_w * out_c * f_h * f_w * in_c
             rows = "0"
             if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
-                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c)
+                # same size: pad_top input rows kept + the row computed aside; strided: the row computed aside
+                same_size = (in_h, in_w) == (out_h, out_w)
+                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c if same_size else out_w * out_c)
                 rows = f"{self.model}_rows.values"
             return self.templates[op.name].substitute(
                 base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,

@@ -88,6 +88,15 @@ static int32_t requantize_mean(int32_t x, int32_t multiplier, int32_t shift) {
 
 static int32_t clamp(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
+/* clamp to [-128, 127]: one SSAT on Cortex-M4 */
+static inline int32_t saturate_s8(int32_t v) {
+#if KWS_SIMD
+  return __ssat(v, 8);
+#else
+  return clamp(v, -128, 127);
+#endif
+}
+
 /* ------------------------------------------------------------------ dot products */
 
 int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset) {
@@ -180,7 +189,12 @@ static void conv_fill_patch(const kws_conv_params_t *p, kws_dims_t in_dims, cons
 }
 
 /* acc[2 * position + channel] for positions A, B and the 2 channels of `w`, over `groups` groups of 4 values */
-static void conv_dot_2x2(const int16_t *patch, const int8_t *w, int32_t groups, int32_t *acc) {
+#if defined(__GNUC__)
+#define KWS_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define KWS_ALWAYS_INLINE inline
+#endif
+static KWS_ALWAYS_INLINE void conv_dot_2x2(const int16_t *patch, const int8_t *w, int32_t groups, int32_t *acc) {
 #if KWS_SIMD
   /* Written in assembly because the compiler splits the double-word loads and adds pointer arithmetic (22
    * instructions a group instead of 17). Two groups per turn: 2 LDRD (patch A, B), 2 LDR (a weight word per
@@ -291,6 +305,7 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
   const int32_t positions = out_dims.h * out_dims.w, out_c = out_dims.c;
   const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
   const int fast = conv_all_fast(multipliers, shifts, out_c) && (out_c & 1) == 0;
+  const int full_range = act_min == -128 && act_max == 127; /* ReLU after a zero point of -128, or none */
   int32_t pos, oc;
   for (pos = 0; pos < positions; pos += 2) {
     /* an odd last position is computed twice (B = A) and stored once */
@@ -308,9 +323,10 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
         conv_dot_2x2(patch, w, groups, acc);
         for (j = 0; j < 2; ++j) {
           const int32_t m = multipliers[oc + j], right = -shifts[oc + j], b = bias[oc + j];
-          out_a[oc + j] = (int8_t)clamp(requantize_double_fast(acc[j] + b, m, right) + out_offset, act_min, act_max);
-          out_b[oc + j] = (int8_t)clamp(requantize_double_fast(acc[2 + j] + b, m, right) + out_offset, act_min,
-                                        act_max);
+          const int32_t va = requantize_double_fast(acc[j] + b, m, right) + out_offset;
+          const int32_t vb = requantize_double_fast(acc[2 + j] + b, m, right) + out_offset;
+          out_a[oc + j] = full_range ? (int8_t)saturate_s8(va) : (int8_t)clamp(va, act_min, act_max);
+          out_b[oc + j] = full_range ? (int8_t)saturate_s8(vb) : (int8_t)clamp(vb, act_min, act_max);
         }
       }
       continue;
@@ -431,7 +447,9 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
                              const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
                              int8_t *rows_scratch) {
-  const size_t row_bytes = (size_t)in_dims.w * in_dims.c;
+  const size_t row_bytes = (size_t)in_dims.w * in_dims.c, out_row_bytes = (size_t)out_dims.w * out_dims.c;
+  /* in place and strided (the generator checked that no output row covers an input row still to be read) */
+  const int strided_in_place = rows_scratch && (out_dims.h != in_dims.h || out_dims.w != in_dims.w);
   const int32_t cached = p->pad_top; /* in place: input rows above the current one, kept in a ring */
   int8_t *const temp = rows_scratch ? rows_scratch + (size_t)cached * row_bytes : NULL;
   const int8_t *rows[KWS_DEPTHWISE_MAX_FILTER_H];
@@ -443,13 +461,17 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
       const int32_t y = y0 + fy * p->dilation_h;
       if (y < 0 || y >= in_dims.h) {
         rows[fy] = NULL;
-      } else if (rows_scratch && y < oy) {
+      } else if (rows_scratch && !strided_in_place && y < oy) {
         rows[fy] = rows_scratch + (size_t)(y % cached) * row_bytes; /* already overwritten: from the ring */
       } else {
         rows[fy] = in + (size_t)y * row_bytes;
       }
     }
-    if (!rows_scratch) {
+    if (strided_in_place) {
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, rows_scratch,
+                    fast);
+      memcpy(out + (size_t)oy * out_row_bytes, rows_scratch, out_row_bytes);
+    } else if (!rows_scratch) {
       depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims,
                     out + (size_t)oy * out_dims.w * out_dims.c, fast);
     } else {

@@ -71,9 +71,11 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
                    const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out, int16_t *patch);
 
-/* `rows_scratch`: NULL, or for an in-place layer (out == in; stride 1, dilation 1, output size = input size)
- * (pad_top + 1) input rows of scratch: the rows above the current one are kept there before being
- * overwritten. Filters up to KWS_DEPTHWISE_MAX_FILTER_H rows. */
+/* `rows_scratch`: NULL, or for an in-place layer (out == in): with stride 1, dilation 1 and output size =
+ * input size, (pad_top + 1) input rows of scratch (the rows above the current one are kept there before
+ * being overwritten); with a smaller (strided) output, one output row (each row is computed there, then
+ * copied; the generator checks that no output row covers an input row still to be read). Filters up to
+ * KWS_DEPTHWISE_MAX_FILTER_H rows. */
 #define KWS_DEPTHWISE_MAX_FILTER_H 16
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
