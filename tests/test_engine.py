@@ -308,6 +308,21 @@ def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     assert "kws_model_rows.values" in text and "static const int8_t kws_model_layer1_filter" in text
 
 
+def test_a_strided_depthwise_block_runs_in_place_too(tmp_path):
+    """The deployable backbone's form (first DS block stride (2, 2)): its 13x5 output goes over its 25x10 input."""
+    import keras
+
+    from export.quantize import to_int8_tflite
+    from kws.models import build_classifier, ds_cnn
+
+    _, x = _features(16)
+    keras.utils.set_random_seed(2)
+    model = build_classifier(ds_cnn.Config(size="s", channels=8, blocks=1, first_stride=(2, 4), block_stride=(2, 2)), 3)
+    compiled = compile_model(to_int8_tflite(model, x), StreamingParams(labels=LABELS5[:3]), tmp_path)
+    assert compiled.arena_bytes == 1960 + 25 * 10 * 8  # input 49x40 + one buffer for every block
+    assert compiled.scratch_bytes == 2 * 2 * 40 + 5 * 8  # two 10x4 patches + one 5x8 output row
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("rounding", [0, 1], ids=["litert_single", "tflm_double"])
 def test_each_kernel_on_random_shapes_equals_a_one_op_model(rounding, tmp_path):
