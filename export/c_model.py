@@ -122,6 +122,15 @@ def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
     return padded.reshape(c_padded // 2, 2, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
 
 
+def _widened_depthwise_weights(filter_1hwc: np.ndarray) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights in the engine's layout (kernels_int8.h): int16, [tap][channel padded to a
+    multiple of 4], each group of 4 channels ordered c, c+2, c+1, c+3 (the SIMD lanes)."""
+    _, f_h, f_w, channels = filter_1hwc.shape
+    padded = np.zeros((f_h * f_w, (channels + 3) // 4 * 4), np.int16)
+    padded[:, :channels] = filter_1hwc.reshape(f_h * f_w, channels)
+    return padded.reshape(f_h * f_w, -1, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
+
+
 def _folded_conv_bias(filter_ohwi: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
     """bias[c] + input_offset * sum_k w[c][k] in int32's wrapping arithmetic: the CONV_2D kernel gathers raw
     input values (the zero point where the filter hangs over the border), so the offset is added here once."""
@@ -191,8 +200,10 @@ class _Compiler:
             act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
-            self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
-                       if op.name == "CONV_2D" else t_f.data)
+            if op.name == "CONV_2D":
+                self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape)))
+            else:
+                self.const(f"{prefix}_filter", "int16_t", _widened_depthwise_weights(t_f.data.reshape(t_f.shape)))
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
             if op.name == "CONV_2D":  # two positions' patches (kernels_int8.c)
                 self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 3) // 4 * 4))

@@ -344,13 +344,42 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
   }
 }
 
+#if KWS_SIMD
+/* one tap of DEPTHWISE_CONV_2D for 4 channels: input word widened with the offset added (SXTAB16), weights
+ * pre-widened by the generator; SMLABB / SMLATT keep the channels apart */
+#define KWS_DW_TAP(x_at, w_at)                  \
+  do {                                          \
+    uint32_t xv, x02, x13, w02, w13;            \
+    memcpy(&xv, (x_at), 4);                     \
+    memcpy(&w02, (w_at), 4);                    \
+    memcpy(&w13, (w_at) + 2, 4);                \
+    x02 = __sxtab16(offsets, xv);               \
+    x13 = sxtab16_ror8(offsets, xv);            \
+    a0 = __smlabb(x02, w02, a0);                \
+    a2 = __smlatt(x02, w02, a2);                \
+    a1 = __smlabb(x13, w13, a1);                \
+    a3 = __smlatt(x13, w13, a3);                \
+  } while (0)
+#endif
+
+/* the input's zero point repeated: the pointer of every tap outside the input in depthwise_row's SIMD path
+ * (it multiplies to 0, as the reference kernel's skipped taps); filled by kws_depthwise_conv2d_s8 */
+#define KWS_DW_BORDER_BYTES 512
+#define KWS_DW_MAX_TAPS 32
+#if KWS_SIMD
+static int8_t kws_dw_border[KWS_DW_BORDER_BYTES];
+#endif
+
 /* One output row of DEPTHWISE_CONV_2D from the input rows under the filter (rows[fy], NULL outside). */
 static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                           kws_dims_t in_dims, const int8_t *const *rows, int32_t filter_h, int32_t filter_w,
-                          const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o, int fast) {
-  const int32_t out_c = out_dims.c, mult = p->depth_multiplier;
+                          const int16_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *o, int fast,
+                          const int8_t *border) {
+  const int32_t out_c = out_dims.c, mult = p->depth_multiplier, c_padded = KWS_DEPTHWISE_CHANNELS_PADDED(out_c);
   const int32_t out_offset = p->output_offset, act_min = p->act_min, act_max = p->act_max;
+  const int full_range = act_min == -128 && act_max == 127;
   int32_t ox, oc, fy, fx;
+  (void)border; /* the SIMD path's */
   for (ox = 0; ox < out_dims.w; ++ox, o += out_c) {
     const int32_t x0 = ox * p->stride_w - p->pad_left;
     const int32_t fx_first = x0 < 0 ? (-x0 + p->dilation_w - 1) / p->dilation_w : 0;
@@ -358,46 +387,74 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
     while (fx_end > fx_first && x0 + (fx_end - 1) * p->dilation_w >= in_dims.w) --fx_end;
     oc = 0;
 #if KWS_SIMD
+    if (border) {
+      /* every tap through a pointer (taps outside point at the border's zero points): no border cases, one
+       * loop of LDR, 2 SXTAB16, 2 LDR, 4 SMLAxy per tap and 4 channels */
+      const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+      const int32_t taps = filter_h * filter_w;
+      const int8_t *x_at[KWS_DW_MAX_TAPS];
+      int32_t k = 0;
+      (void)fx_first;
+      for (fy = 0; fy < filter_h; ++fy) {
+        for (fx = 0; fx < filter_w; ++fx, ++k) {
+          const int32_t x = x0 + fx * p->dilation_w;
+          x_at[k] = rows[fy] && x >= 0 && x < in_dims.w ? rows[fy] + (size_t)x * in_dims.c : border;
+        }
+      }
+      for (; oc < out_c; oc += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j, acc[4];
+        const int16_t *w_ptr = filter + oc;
+        if (taps == 9) { /* 3x3, unrolled */
+          const int16_t *w3 = w_ptr + 3 * c_padded, *w6 = w_ptr + 6 * c_padded;
+          KWS_DW_TAP(x_at[0] + oc, w_ptr);
+          KWS_DW_TAP(x_at[1] + oc, w_ptr + c_padded);
+          KWS_DW_TAP(x_at[2] + oc, w_ptr + 2 * c_padded);
+          KWS_DW_TAP(x_at[3] + oc, w3);
+          KWS_DW_TAP(x_at[4] + oc, w3 + c_padded);
+          KWS_DW_TAP(x_at[5] + oc, w3 + 2 * c_padded);
+          KWS_DW_TAP(x_at[6] + oc, w6);
+          KWS_DW_TAP(x_at[7] + oc, w6 + c_padded);
+          KWS_DW_TAP(x_at[8] + oc, w6 + 2 * c_padded);
+        } else {
+          for (k = 0; k < taps; ++k, w_ptr += c_padded) KWS_DW_TAP(x_at[k] + oc, w_ptr);
+        }
+        acc[0] = a0;
+        acc[1] = a1;
+        acc[2] = a2;
+        acc[3] = a3;
+        for (j = 0; j < 4; ++j) {
+          const int32_t v = requantize_double_fast(acc[j] + bias[oc + j], multipliers[oc + j], -shifts[oc + j]);
+          o[oc + j] = full_range ? (int8_t)saturate_s8(v + out_offset) : (int8_t)clamp(v + out_offset, act_min, act_max);
+        }
+      }
+      continue;
+    }
     if (mult == 1 && (out_c & 3) == 0) {
       /* four channels per word: SMLABB / SMLATT keep the lanes apart */
       const uint32_t offsets = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
       const int32_t x_step = p->dilation_w * in_dims.c, taps = fx_end - fx_first;
       const int8_t *x_row[KWS_DEPTHWISE_MAX_FILTER_H];
-      const int8_t *w_row[KWS_DEPTHWISE_MAX_FILTER_H];
+      const int16_t *w_row[KWS_DEPTHWISE_MAX_FILTER_H];
       int32_t used = 0;
       for (fy = 0; fy < filter_h; ++fy) { /* the rows under the filter, once per position */
         if (!rows[fy] || taps <= 0) continue;
         x_row[used] = rows[fy] + (size_t)(x0 + fx_first * p->dilation_w) * in_dims.c;
-        w_row[used++] = filter + ((size_t)fy * filter_w + fx_first) * out_c;
+        w_row[used++] = filter + ((size_t)fy * filter_w + fx_first) * c_padded;
       }
       for (; oc < out_c; oc += 4) {
         /* scalar accumulators stay in registers (an array would live on the stack) */
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, j, acc[4], r;
         for (r = 0; r < used; ++r) {
-          const int8_t *x_ptr = x_row[r] + oc, *w_ptr = w_row[r] + oc;
+          const int8_t *x_ptr = x_row[r] + oc;
+          const int16_t *w_ptr = w_row[r] + oc;
           int32_t t;
-#define KWS_DW_TAP(x_at, w_at)                  \
-  do {                                          \
-    uint32_t xv, wv, x02, x13, w02, w13;        \
-    memcpy(&xv, (x_at), 4);                     \
-    memcpy(&wv, (w_at), 4);                     \
-    x02 = __sxtab16(offsets, xv);               \
-    x13 = sxtab16_ror8(offsets, xv);            \
-    w02 = __sxtb16(wv);                         \
-    w13 = sxtb16_ror8(wv);                      \
-    a0 = __smlabb(x02, w02, a0);                \
-    a2 = __smlatt(x02, w02, a2);                \
-    a1 = __smlabb(x13, w13, a1);                \
-    a3 = __smlatt(x13, w13, a3);                \
-  } while (0)
           if (taps == 3) { /* the 3-wide filter away from the borders: unrolled */
             KWS_DW_TAP(x_ptr, w_ptr);
-            KWS_DW_TAP(x_ptr + x_step, w_ptr + out_c);
-            KWS_DW_TAP(x_ptr + 2 * x_step, w_ptr + 2 * out_c);
+            KWS_DW_TAP(x_ptr + x_step, w_ptr + c_padded);
+            KWS_DW_TAP(x_ptr + 2 * x_step, w_ptr + 2 * c_padded);
             continue;
           }
-          for (t = 0; t < taps; ++t, x_ptr += x_step, w_ptr += out_c) KWS_DW_TAP(x_ptr, w_ptr);
-#undef KWS_DW_TAP
+          for (t = 0; t < taps; ++t, x_ptr += x_step, w_ptr += c_padded) KWS_DW_TAP(x_ptr, w_ptr);
         }
         acc[0] = a0;
         acc[1] = a1;
@@ -406,7 +463,7 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
         if (fast) {
           for (j = 0; j < 4; ++j) {
             const int32_t v = requantize_double_fast(acc[j] + bias[oc + j], multipliers[oc + j], -shifts[oc + j]);
-            o[oc + j] = (int8_t)clamp(v + out_offset, act_min, act_max);
+            o[oc + j] = full_range ? (int8_t)saturate_s8(v + out_offset) : (int8_t)clamp(v + out_offset, act_min, act_max);
           }
           continue;
         }
@@ -423,17 +480,17 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
       int32_t acc = 0;
       for (fy = 0; fy < filter_h; ++fy) {
         const int8_t *row = rows[fy];
-        const int8_t *frow = filter + (size_t)fy * filter_w * out_c + oc;
+        const int16_t *frow = filter + (size_t)fy * filter_w * c_padded + (oc & ~3) + KWS_PATCH_LANE(oc);
         if (!row) continue;
         row += ic;
         for (fx = fx_first; fx < fx_end; ++fx) {
-          acc += (int32_t)frow[(size_t)fx * out_c] *
+          acc += (int32_t)frow[(size_t)fx * c_padded] *
                  ((int32_t)row[(size_t)(x0 + fx * p->dilation_w) * in_dims.c] + p->input_offset);
         }
       }
       if (fast) {
-        acc = requantize_double_fast(acc + bias[oc], multipliers[oc], -shifts[oc]);
-        o[oc] = (int8_t)clamp(acc + out_offset, act_min, act_max);
+        acc = requantize_double_fast(acc + bias[oc], multipliers[oc], -shifts[oc]) + out_offset;
+        o[oc] = full_range ? (int8_t)saturate_s8(acc) : (int8_t)clamp(acc, act_min, act_max);
         continue;
       }
       if (bias) acc += bias[oc];
@@ -445,7 +502,7 @@ static void depthwise_row(const kws_conv_params_t *p, const int32_t *multipliers
 
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             const int16_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
                              int8_t *rows_scratch) {
   const size_t row_bytes = (size_t)in_dims.w * in_dims.c, out_row_bytes = (size_t)out_dims.w * out_dims.c;
   /* in place and strided (the generator checked that no output row covers an input row still to be read) */
@@ -454,7 +511,15 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
   int8_t *const temp = rows_scratch ? rows_scratch + (size_t)cached * row_bytes : NULL;
   const int8_t *rows[KWS_DEPTHWISE_MAX_FILTER_H];
   const int fast = bias != NULL && conv_all_fast(multipliers, shifts, out_dims.c);
+  const int8_t *border = NULL;
   int32_t oy, fy;
+#if KWS_SIMD
+  if (fast && p->depth_multiplier == 1 && (out_dims.c & 3) == 0 && out_dims.c <= KWS_DW_BORDER_BYTES &&
+      filter_h * filter_w <= KWS_DW_MAX_TAPS) {
+    memset(kws_dw_border, -p->input_offset, (size_t)out_dims.c);
+    border = kws_dw_border;
+  }
+#endif
   for (oy = 0; oy < out_dims.h; ++oy) {
     const int32_t y0 = oy * p->stride_h - p->pad_top;
     for (fy = 0; fy < filter_h; ++fy) {
@@ -469,14 +534,15 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipli
     }
     if (strided_in_place) {
       depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, rows_scratch,
-                    fast);
+                    fast, border);
       memcpy(out + (size_t)oy * out_row_bytes, rows_scratch, out_row_bytes);
     } else if (!rows_scratch) {
       depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims,
-                    out + (size_t)oy * out_dims.w * out_dims.c, fast);
+                    out + (size_t)oy * out_dims.w * out_dims.c, fast, border);
     } else {
       /* in place (stride 1, same size): compute the row aside, keep the input row, then overwrite it */
-      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp, fast);
+      depthwise_row(p, multipliers, shifts, in_dims, rows, filter_h, filter_w, filter, bias, out_dims, temp, fast,
+                    border);
       if (cached > 0) memcpy(rows_scratch + (size_t)(oy % cached) * row_bytes, in + (size_t)oy * row_bytes, row_bytes);
       memcpy(out + (size_t)oy * row_bytes, temp, row_bytes);
     }

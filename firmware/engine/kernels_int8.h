@@ -77,9 +77,12 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const
  * copied; the generator checks that no output row covers an input row still to be read). Filters up to
  * KWS_DEPTHWISE_MAX_FILTER_H rows. */
 #define KWS_DEPTHWISE_MAX_FILTER_H 16
+/* `filter`: the weights widened to int16 by the generator, [tap][channel padded to a multiple of 4], each
+ * group of 4 channels in the order c, c+2, c+1, c+3 (the lanes the SIMD path multiplies with SMLABB/SMLATT). */
+#define KWS_DEPTHWISE_CHANNELS_PADDED(c) (((c) + 3) & ~3)
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             const int16_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
                              int8_t *rows_scratch);
 
 void kws_fully_connected_s8(const kws_fc_params_t *p, const int32_t *multipliers, const int32_t *shifts,
