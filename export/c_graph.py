@@ -135,7 +135,7 @@ def read_graph(data: bytes) -> tuple[list[Tensor], list[Op], list[int], list[int
 
 
 def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
-    """Whether the kernel may write its output over its input (kernels_int8.c says why each is safe):
+    """Whether the kernel may write its output over its input (kernels_conv.c says why each is safe):
     elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
     channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
     multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`), or a strided one whose output

@@ -1,7 +1,7 @@
 """The model compiler: an int8 .tflite -> C sources for `firmware/engine/` (no interpreter, no op registry).
 
 `compile_model(tflite, streaming, out_dir)` writes, from the templates in `export/templates/`:
-- `kws_model.c`: the layer sequence as plain calls into `kernels_int8.c`, weights, biases and per-channel
+- `kws_model.c`: the layer sequence as plain calls into `kernels_int8.h`, weights, biases and per-channel
   requantization multipliers as `const` arrays (flash), one static activation buffer with a static plan;
 - `model_settings.h`: every FrontendConfig field, derived front-end sizes, streaming parameters, labels;
 - `kws_frontend_tables.c`: the front end's tables (export.c_frontend).
@@ -110,7 +110,7 @@ class CModel:
 
 
 def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
-    """CONV_2D weights in the engine's layout (kernels_int8.c): values k = (fy, fx, c) padded to a multiple of
+    """CONV_2D weights in the engine's layout (kernels_conv.c): values k = (fy, fx, c) padded to a multiple of
     4, output channels padded to a multiple of 2 (zeros); for each pair of channels and each group of 4
     values, the 2 channels' 4 bytes one after the other."""
     out_c = filter_ohwi.shape[0]
@@ -205,7 +205,7 @@ class _Compiler:
             else:
                 self.const(f"{prefix}_filter", "int16_t", _widened_depthwise_weights(t_f.data.reshape(t_f.shape)))
             self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
-            if op.name == "CONV_2D":  # two positions' patches (kernels_int8.c)
+            if op.name == "CONV_2D":  # two positions' patches (kernels_conv.c)
                 self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 3) // 4 * 4))
                 bias = self.const(f"{prefix}_bias", "int32_t", _folded_conv_bias(
                     t_f.data.reshape(t_f.shape), self.bias_values(op), -t_in.zero_point))

@@ -301,7 +301,8 @@ def test_double_rounding_build_equals_tflite_micro(models, name, tmp_path):
 def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     tflite, labels = models["closed_set_ds_cnn"]
     compiled = compile_model(tflite, StreamingParams(labels=labels), tmp_path)
-    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8; CONV_2D gathers two 10x4 patches)
+    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8;
+    # CONV_2D gathers two 10x4 patches)
     assert compiled.arena_bytes == 1960 + 25 * 20 * 8
     assert compiled.scratch_bytes == 2 * 2 * 40 + 2 * 20 * 8  # two positions' 16-bit patches + the rows
     text = (tmp_path / "kws_model.c").read_text()
@@ -356,7 +357,8 @@ def test_each_kernel_on_random_shapes_equals_a_one_op_model(rounding, tmp_path):
         entries="\n".join(f"    {{{name}_input, {name}_invoke}}," for _, name, _, _ in cases)))
     exe = tmp_path / "harness"
     subprocess.run(["gcc", *WARNINGS, "-O1", f"-DKWS_ROUNDING_DOUBLE={rounding}", f"-I{ENGINE_DIR}", f"-I{tmp_path}",
-                    str(tmp_path / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), "-o", str(exe)], check=True)
+                    str(tmp_path / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), str(ENGINE_DIR / "kernels_conv.c"),
+                    "-o", str(exe)], check=True)
     records, expected, checked = [], [], {op: 0 for op in OPS}
     for index, (op, name, tflite, shape) in enumerate(cases):
         if rounding:

@@ -16,6 +16,7 @@ from export.c_model import StreamingParams, compile_model
 from kws.common import SILENCE, UNKNOWN
 
 ROOT = Path(__file__).resolve().parents[1]
+KERNELS = [str(ENGINE_DIR / "kernels_int8.c"), str(ENGINE_DIR / "kernels_conv.c")]
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,8 +59,8 @@ def _build_m4(tmp: Path, rounding: int) -> Path:
     subprocess.run(["arm-none-eabi-gcc", *M4_FLAGS, "-std=c99", "-Wall", "-Wextra", "-Werror", "-DKWS_HARNESS_FILES",
                     f"-DKWS_ROUNDING_DOUBLE={rounding}", "--specs=rdimon.specs", "-ffunction-sections",
                     "-fdata-sections", "-Wl,--gc-sections", f"-T{M4_DIR / 'm4.ld'}", f"-I{ENGINE_DIR}", f"-I{M4_DIR}",
-                    f"-I{tmp}", str(tmp / "harness.c"), str(M4_DIR / "startup.c"), str(ENGINE_DIR / "kernels_int8.c"),
-                    "-o", str(elf)], check=True, capture_output=True)
+                    f"-I{tmp}", str(tmp / "harness.c"), str(M4_DIR / "startup.c"), *KERNELS, "-o", str(elf)],
+                   check=True, capture_output=True)
     # the DSP path is the one under test: the image must use its multiply-accumulates
     disassembly = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True).stdout
     assert "smlad" in disassembly and "smlal" in disassembly
@@ -69,7 +70,7 @@ def _build_m4(tmp: Path, rounding: int) -> Path:
 def _build_host(tmp: Path, rounding: int) -> Path:
     exe = tmp / f"harness_host_r{rounding}"
     subprocess.run(["gcc", *WARNINGS, "-O1", f"-DKWS_ROUNDING_DOUBLE={rounding}", f"-I{ENGINE_DIR}", f"-I{tmp}",
-                    str(tmp / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), "-o", str(exe)], check=True)
+                    str(tmp / "harness.c"), *KERNELS, "-o", str(exe)], check=True)
     return exe
 
 
