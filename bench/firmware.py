@@ -3,9 +3,10 @@ instruction counts under QEMU, host speed against LiteRT.
 
     python bench/firmware.py [--quick] [--model models/kws-lg]
 
-Models: the deployable architecture of `make train-kws` (DS-CNN-S + 128-d embedding + few-shot head, ~62 KB
-int8; untrained unless --model gives a trained folder: the figures here do not depend on training) and
-TFLM's micro_speech model for the end-to-end stream (real Speech Commands "yes"/"no" it can recognise).
+Models: the deployable architecture of `make train-kws` (kws.models preset `ds_cnn_s` + 128-d embedding +
+few-shot head, ~58 KB int8, 1.9 M MACs, at the stored stride kws.streaming.DEPLOY_STRIDE_FRAMES; untrained
+unless --model gives a trained folder: the figures here do not depend on training) and TFLM's micro_speech
+model for the end-to-end stream (real Speech Commands "yes"/"no" it can recognise).
 
 Figures (last line, JSON):
 - frontend_bit_exact: C front end == TensorFlow's audio_microfrontend op on every frame of minutes of audio

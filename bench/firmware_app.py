@@ -5,8 +5,8 @@ on the C engine, on this machine: host simulator over a real pseudo-terminal, Co
 
 Models: TFLM's micro_speech model (real: it recognises the real Speech Commands "yes"/"no" of
 ../shared/real_speech) for the stream figures, and the deployable architecture of `make train-kws`
-(DS-CNN-S + head, ~62 KB int8, untrained unless --model; size and speed do not depend on training) for
-memory and duty cycle. Stream: real Speech Commands clips ("yes", "no" and 33 other words) between noise and
+(preset `ds_cnn_s` + head, ~58 KB int8, untrained unless --model; size and speed do not depend on training)
+for memory and duty cycle. Both run at the stride `kws train` stores (`--stride-frames N` to compare). Stream: real Speech Commands clips ("yes", "no" and 33 other words) between noise and
 silence, 15 minutes (3 with --quick), the keywords' true spans known. `--model M --stream S.wav` uses a
 trained model and its own stream (`python -m kws synth-stream`, with its truth) for the stream figures.
 
