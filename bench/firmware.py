@@ -3,9 +3,10 @@ instruction counts under QEMU, host speed against LiteRT.
 
     python bench/firmware.py [--quick] [--model models/kws-lg]
 
-Models: the deployable architecture of `make train-kws` (DS-CNN-S + 128-d embedding + few-shot head, ~62 KB
-int8; untrained unless --model gives a trained folder: the figures here do not depend on training) and
-TFLM's micro_speech model for the end-to-end stream (real Speech Commands "yes"/"no" it can recognise).
+Models: the deployable architecture of `make train-kws` (kws.models preset `ds_cnn_s` + 128-d embedding +
+few-shot head, ~58 KB int8, 1.9 M MACs, at the stored stride kws.streaming.DEPLOY_STRIDE_FRAMES; untrained
+unless --model gives a trained folder: the figures here do not depend on training) and TFLM's micro_speech
+model for the end-to-end stream (real Speech Commands "yes"/"no" it can recognise).
 
 Figures (last line, JSON):
 - frontend_bit_exact: C front end == TensorFlow's audio_microfrontend op on every frame of minutes of audio
@@ -119,10 +120,11 @@ def _deployable_model(model_dir: str | None, seed: int) -> tuple[bytes, tuple[st
 
     from export.quantize import to_int8_tflite
     from kws.features import INT8_SCALE
-    from kws.models import build_classifier, ds_cnn
+    from kws.models import build_classifier, preset
 
     keras.utils.set_random_seed(seed)
-    model = build_classifier(ds_cnn.Config(size="s"), 5, embedding_dim=128)  # the few-shot model's shape
+    # the few-shot model's shape on the backbone `make train-kws` trains (kws.models.PRESETS["ds_cnn_s"])
+    model = build_classifier(preset("ds_cnn_s"), 5, embedding_dim=128)
     rng = np.random.default_rng(seed)
     x = ((np.clip(rng.normal(-40, 50, (96, 49, 40)), -128, 127) + 128) * INT8_SCALE).astype(np.float32)
     for _ in range(3):
@@ -156,10 +158,10 @@ def main() -> None:
 
     from export.arena import measure_tflm_arena
     from export.c_build import arm_size, build_host, build_m4, run_qemu
-    from export.c_model import StreamingParams, compile_model
+    from export.c_model import StreamingParams, compile_model, read_streaming_params
     from export.quantize import LiteRtModel
     from kws.features import features_int8, frontend_uint16
-    from kws.streaming import RecognizeCommands, StreamingConfig, StreamingDetector
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, RecognizeCommands, StreamingConfig, StreamingDetector
 
     quick = args.quick
     work = Path(args.work or tempfile.mkdtemp(prefix="bench_firmware_"))
@@ -168,7 +170,8 @@ def main() -> None:
 
     # ---- the deployable model, compiled
     tflite, labels = _deployable_model(args.model, args.seed)
-    streaming = StreamingParams(labels=labels)
+    streaming = (read_streaming_params(Path(args.model) / "streaming.json") if args.model
+                 else StreamingParams(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES))  # the stored stride
     compiled = compile_model(tflite, streaming, work / "gen")
     figures.update(model_bytes_int8=len(tflite), macs_per_inference=compiled.macs, arena_bytes=compiled.ram_bytes,
                    activation_buffer_bytes=compiled.arena_bytes, kernel_scratch_bytes=compiled.scratch_bytes,

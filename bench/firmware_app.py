@@ -5,8 +5,8 @@ on the C engine, on this machine: host simulator over a real pseudo-terminal, Co
 
 Models: TFLM's micro_speech model (real: it recognises the real Speech Commands "yes"/"no" of
 ../shared/real_speech) for the stream figures, and the deployable architecture of `make train-kws`
-(DS-CNN-S + head, ~62 KB int8, untrained unless --model; size and speed do not depend on training) for
-memory and duty cycle. Stream: real Speech Commands clips ("yes", "no" and 33 other words) between noise and
+(preset `ds_cnn_s` + head, ~58 KB int8, untrained unless --model; size and speed do not depend on training)
+for memory and duty cycle. Both run at the stride `kws train` stores (`--stride-frames N` to compare). Stream: real Speech Commands clips ("yes", "no" and 33 other words) between noise and
 silence, 15 minutes (3 with --quick), the keywords' true spans known. `--model M --stream S.wav` uses a
 trained model and its own stream (`python -m kws synth-stream`, with its truth) for the stream figures.
 
@@ -86,14 +86,14 @@ def keyword_stream(minutes: float, seed: int):
     return audio, [o for o in occurrences if o.end_ms <= duration_ms]
 
 
-def _model_folder(out: Path, tflite: bytes, labels: tuple[str, ...]) -> Path:
+def _model_folder(out: Path, tflite: bytes, labels: tuple[str, ...], stride_frames: int) -> Path:
     from corpus.configs import write_lines
     from kws.streaming import StreamingConfig, save_streaming
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "model_int8.tflite").write_bytes(tflite)
     write_lines(out / "labels.txt", labels)
-    save_streaming(out / "streaming.json", StreamingConfig(labels=labels))
+    save_streaming(out / "streaming.json", StreamingConfig(labels=labels, stride_frames=stride_frames))
     return out
 
 
@@ -117,7 +117,9 @@ def deploy_sketch_stride(model: Path) -> int:
 
 
 def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = None,
-                stream: str | None = None) -> dict:
+                stream: str | None = None, stride_frames: int | None = None) -> dict:
+    """`stride_frames`: of the models made here (micro_speech, the untrained deployable one); None: the stride
+    `kws train` stores (kws.streaming.DEPLOY_STRIDE_FRAMES)."""
     import soundfile as sf
 
     from export.firmware import render_firmware
@@ -126,6 +128,9 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     from kws.evaluate import match_detections
     from kws.monitor import python_detections, score_detections
 
+    from kws.streaming import DEPLOY_STRIDE_FRAMES
+
+    stride_frames = stride_frames or DEPLOY_STRIDE_FRAMES
     figures: dict = {}
     if stream and model_dir:  # a trained model and its own stream (python -m kws synth-stream, with truth)
         from kws.monitor import read_truth
@@ -136,7 +141,8 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     else:
         minutes = 3.0 if quick else 15.0
         audio, occurrences = keyword_stream(minutes, seed)
-        stream_model = _model_folder(work / "micro_speech", MICRO.read_bytes(), ("_silence_", "_unknown_", *KEYWORDS))
+        stream_model = _model_folder(work / "micro_speech", MICRO.read_bytes(), ("_silence_", "_unknown_", *KEYWORDS),
+                                     stride_frames)
     wav = work / "stream.wav"
     sf.write(wav, audio, SR, subtype="PCM_16")
     duration_s = len(audio) / SR
@@ -177,7 +183,7 @@ def app_figures(work: Path, *, quick: bool, seed: int, model_dir: str | None = N
     from bench.firmware import _deployable_model
 
     tflite, deploy_labels = _deployable_model(model_dir, seed)
-    deploy = _model_folder(work / "deployable", tflite, deploy_labels) if not model_dir else Path(model_dir)
+    deploy = _model_folder(work / "deployable", tflite, deploy_labels, stride_frames) if not model_dir else Path(model_dir)
     deploy_sketch = render_firmware(deploy, work / "kws-deploy")
     deploy_elf = build_qemu(deploy_sketch.path, work / "kws_deploy.elf")
     memory = arm_size(deploy_elf)
@@ -203,6 +209,8 @@ def main() -> None:
                                                  "deployable architecture, untrained)")
     p.add_argument("--stream", default=None, help="with --model: its stream WAV (+ .truth.json, from `python -m kws "
                                                   "synth-stream`) for the stream figures instead of micro_speech")
+    p.add_argument("--stride-frames", type=int, default=None, help="stride of the models made here (default: "
+                                                                       "the one `kws train` stores)")
     args = p.parse_args()
     from corpus.configs import quiet_tensorflow
 
@@ -211,7 +219,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     figures = {"quick": args.quick, **app_figures(work, quick=args.quick, seed=args.seed, model_dir=args.model,
-                                                      stream=args.stream)}
+                                                      stream=args.stream, stride_frames=args.stride_frames)}
     figures["seconds"] = round(time.perf_counter() - start, 1)
     f = figures
     summary = (f"firmware_app{' (quick)' if args.quick else ''}: sim==python {f['sim_equals_python']}, qemu==sim "

@@ -169,9 +169,9 @@ def stream_figures(tflite: bytes, labels: tuple[str, ...], stream) -> dict:
     from export.quantize import LiteRtModel
     from kws.evaluate import choose_threshold, frr_at, frr_by_label, frr_fa_curve
     from kws.features import features_int8
-    from kws.streaming import StreamingConfig, sliding_windows
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, StreamingConfig, sliding_windows
 
-    streaming = StreamingConfig(labels=labels)
+    streaming = StreamingConfig(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES)  # as the device runs it
     windows, ends = sliding_windows(features_int8(stream.audio), streaming)
     scores, times_ms = LiteRtModel(tflite, reference=False).scores(windows), streaming.window_time_ms(ends)
     curve = frr_fa_curve(scores, times_ms, stream.occurrences, stream.duration_s, streaming)
@@ -187,11 +187,11 @@ def frr_at_half(tflite: bytes, labels: tuple[str, ...], stream) -> dict:
     """stream_figures plus FRR at 0.5 FA/h."""
     from kws.evaluate import frr_at, frr_fa_curve
     from kws.features import features_int8
-    from kws.streaming import StreamingConfig, sliding_windows
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, StreamingConfig, sliding_windows
     from export.quantize import LiteRtModel
 
     figures = stream_figures(tflite, labels, stream)
-    streaming = StreamingConfig(labels=labels)
+    streaming = StreamingConfig(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES)
     windows, ends = sliding_windows(features_int8(stream.audio), streaming)
     scores = LiteRtModel(tflite, reference=False).scores(windows)
     curve = frr_fa_curve(scores, streaming.window_time_ms(ends), stream.occurrences, stream.duration_s, streaming)

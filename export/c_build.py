@@ -18,12 +18,12 @@ HOST_DIR = ROOT / "firmware" / "host"
 
 # program -> (engine sources, generated sources)
 PROGRAMS = {
-    "kws_wav": (("frontend.c", "kernels_int8.c", "recognize.c", "kws_engine.c"),
+    "kws_wav": (("frontend.c", "kernels_int8.c", "kernels_conv.c", "recognize.c", "kws_engine.c"),
                 ("kws_model.c", "kws_frontend_tables.c")),
-    "kws_trace": (("kernels_int8.c",), ("kws_model.c",)),
+    "kws_trace": (("kernels_int8.c", "kernels_conv.c"), ("kws_model.c",)),
     "fe_dump": (("frontend.c",), ("kws_frontend_tables.c",)),
     "recognize_dump": (("recognize.c",), ()),
-    "kws_speed": (("kernels_int8.c",), ("kws_model.c",)),
+    "kws_speed": (("kernels_int8.c", "kernels_conv.c"), ("kws_model.c",)),
 }
 WARNINGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 
@@ -53,8 +53,9 @@ M4_DIR = ROOT / "firmware" / "m4"
 M4_FLAGS = ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2")
 M4_PROGRAMS = {
     # program -> (engine sources, generated sources, newlib specs)
-    "m4_check": (("frontend.c", "kernels_int8.c"), ("kws_model.c", "kws_frontend_tables.c"), ("rdimon.specs",)),
-    "size_main": (("frontend.c", "kernels_int8.c", "recognize.c", "kws_engine.c"),
+    "m4_check": (("frontend.c", "kernels_int8.c", "kernels_conv.c"), ("kws_model.c", "kws_frontend_tables.c"),
+                 ("rdimon.specs",)),
+    "size_main": (("frontend.c", "kernels_int8.c", "kernels_conv.c", "recognize.c", "kws_engine.c"),
                   ("kws_model.c", "kws_frontend_tables.c"), ("nano.specs", "nosys.specs")),
 }
 

@@ -135,10 +135,11 @@ def read_graph(data: bytes) -> tuple[list[Tensor], list[Op], list[int], list[int
 
 
 def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
-    """Whether the kernel may write its output over its input (kernels_int8.c says why each is safe):
+    """Whether the kernel may write its output over its input (kernels_conv.c says why each is safe):
     elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
     channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
-    multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`)."""
+    multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`), or a strided one whose output
+    rows never cover input rows still to be read (`_strided_depthwise_in_place`)."""
     t_in, t_out = tensors[op.inputs[0]], tensors[op.outputs[0]]
     if op.name in ("SOFTMAX", "ADD"):
         return t_in.elements == t_out.elements
@@ -146,11 +147,26 @@ def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
         return False
     o, t_f = op.options, tensors[op.inputs[1]]
     dilation = (int(o.dilationHFactor or 1), int(o.dilationWFactor or 1))
+    if op.name == "DEPTHWISE_CONV_2D" and dilation == (1, 1) and t_out.shape[3] == t_in.shape[3] \
+            and t_f.shape[1] <= 16 and t_in.shape[1:3] != t_out.shape[1:3]:
+        return _strided_depthwise_in_place(op, t_in.shape, t_out.shape, t_f.shape[1])
     if (int(o.strideH), int(o.strideW)) != (1, 1) or dilation != (1, 1) or t_in.shape[1:3] != t_out.shape[1:3]:
         return False
     if op.name == "CONV_2D":
         return tuple(t_f.shape[1:3]) == (1, 1) and t_out.shape[3] <= t_in.shape[3]
     return t_out.shape[3] == t_in.shape[3] and t_f.shape[1] <= 16
+
+
+def _strided_depthwise_in_place(op: Op, in_shape, out_shape, filter_h: int) -> bool:
+    """A strided DEPTHWISE_CONV_2D (smaller output) may write over its input when no output row, once
+    written (the kernel computes a row aside, then copies it), covers an input row that a later output row
+    still reads: output row r ends at byte (r + 1) * out_row, and row r + 1 reads from input row
+    (r + 1) * stride_h - pad_top on."""
+    o = op.options
+    (_, in_h, in_w, channels), (_, out_h, out_w, _) = in_shape, out_shape
+    pad_top = same_padding(int(o.strideH), 1, in_h, filter_h, out_h) if int(o.padding) == 0 else 0
+    in_row, out_row = in_w * channels, out_w * channels
+    return all((r + 1) * out_row <= max(0, (r + 1) * int(o.strideH) - pad_top) * in_row for r in range(out_h - 1))
 
 
 def plan_memory(tensors: list[Tensor], ops: list[Op], inputs: list[int],

@@ -1,7 +1,7 @@
 """The model compiler: an int8 .tflite -> C sources for `firmware/engine/` (no interpreter, no op registry).
 
 `compile_model(tflite, streaming, out_dir)` writes, from the templates in `export/templates/`:
-- `kws_model.c`: the layer sequence as plain calls into `kernels_int8.c`, weights, biases and per-channel
+- `kws_model.c`: the layer sequence as plain calls into `kernels_int8.h`, weights, biases and per-channel
   requantization multipliers as `const` arrays (flash), one static activation buffer with a static plan;
 - `model_settings.h`: every FrontendConfig field, derived front-end sizes, streaming parameters, labels;
 - `kws_frontend_tables.c`: the front end's tables (export.c_frontend).
@@ -110,16 +110,34 @@ class CModel:
 
 
 def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
-    """CONV_2D weights in the engine's layout (kernels_int8.c): values k = (fy, fx, c) padded to a multiple of
-    4, output channels padded to a multiple of 4 (zeros); for each block of 4 channels and each group of 4
-    values, the 4 channels' 4 bytes one after the other."""
+    """CONV_2D weights in the engine's layout (kernels_conv.c): values k = (fy, fx, c) padded to a multiple of
+    4, output channels padded to a multiple of 2 (zeros); for each pair of channels and each group of 4
+    values, the 2 channels' 4 bytes one after the other."""
     out_c = filter_ohwi.shape[0]
     flat = filter_ohwi.reshape(out_c, -1)
-    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 3) // 4 * 4
+    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 1) // 2 * 2
     padded = np.zeros((c_padded, k_padded), np.int8)
     padded[:out_c, :flat.shape[1]] = flat
-    # [block, channel in block, group, value in group] -> [block, group, channel in block, value in group]
-    return padded.reshape(c_padded // 4, 4, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    # [pair, channel in pair, group, value in group] -> [pair, group, channel in pair, value in group]
+    return padded.reshape(c_padded // 2, 2, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def _widened_depthwise_weights(filter_1hwc: np.ndarray) -> np.ndarray:
+    """DEPTHWISE_CONV_2D weights in the engine's layout (kernels_int8.h): int16, [tap][channel padded to a
+    multiple of 4], each group of 4 channels ordered c, c+2, c+1, c+3 (the SIMD lanes)."""
+    _, f_h, f_w, channels = filter_1hwc.shape
+    padded = np.zeros((f_h * f_w, (channels + 3) // 4 * 4), np.int16)
+    padded[:, :channels] = filter_1hwc.reshape(f_h * f_w, channels)
+    return padded.reshape(f_h * f_w, -1, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
+
+
+def _folded_conv_bias(filter_ohwi: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """bias[c] + input_offset * sum_k w[c][k] in int32's wrapping arithmetic: the CONV_2D kernel gathers raw
+    input values (the zero point where the filter hangs over the border), so the offset is added here once."""
+    out_c = filter_ohwi.shape[0]
+    sums = filter_ohwi.reshape(out_c, -1).astype(np.int64).sum(axis=1)
+    total = (np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)) + input_offset * sums
+    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
 class _Compiler:
@@ -146,13 +164,17 @@ class _Compiler:
         self.const(f"{prefix}_multipliers", "int32_t", [m for m, _ in pairs])
         self.const(f"{prefix}_shifts", "int32_t", [s for _, s in pairs])
 
-    def bias(self, prefix: str, op: Op) -> str:
+    def bias_values(self, op: Op) -> np.ndarray | None:
         if len(op.inputs) < 3 or op.inputs[2] < 0:
-            return "0"
+            return None
         tensor = self.tensors[op.inputs[2]]
         if tensor.data is None or tensor.dtype != "INT32":
             raise UnsupportedOpError(f"{op.name} #{op.index}: bias must be constant int32")
-        return self.const(f"{prefix}_bias", "int32_t", tensor.data)
+        return tensor.data
+
+    def bias(self, prefix: str, op: Op) -> str:
+        values = self.bias_values(op)
+        return "0" if values is None else self.const(f"{prefix}_bias", "int32_t", values)
 
     def layer(self, op: Op, offsets: dict[int, int]) -> str:
         t_in, t_out = self.tensors[op.inputs[0]], self.tensors[op.outputs[0]]
@@ -178,11 +200,17 @@ class _Compiler:
             act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
-            self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape))
-                       if op.name == "CONV_2D" else t_f.data)
-            self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
             if op.name == "CONV_2D":
-                self.patch_values = max(self.patch_values, (f_h * f_w * in_c + 3) // 4 * 4)
+                self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape)))
+            else:
+                self.const(f"{prefix}_filter", "int16_t", _widened_depthwise_weights(t_f.data.reshape(t_f.shape)))
+            self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
+            if op.name == "CONV_2D":  # two positions' patches (kernels_conv.c)
+                self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 3) // 4 * 4))
+                bias = self.const(f"{prefix}_bias", "int32_t", _folded_conv_bias(
+                    t_f.data.reshape(t_f.shape), self.bias_values(op), -t_in.zero_point))
+            else:
+                bias = self.bias(prefix, op)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
             if op.name == "DEPTHWISE_CONV_2D":
                 depth_multiplier = out_c // in_c
@@ -191,14 +219,16 @@ class _Compiler:
                 self.macs += out_h * out_w * out_c * f_h * f_w * in_c
             rows = "0"
             if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
-                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c)
+                # same size: pad_top input rows kept + the row computed aside; strided: the row computed aside
+                same_size = (in_h, in_w) == (out_h, out_w)
+                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c if same_size else out_w * out_c)
                 rows = f"{self.model}_rows.values"
             return self.templates[op.name].substitute(
                 base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
                 input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
                 in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
-                bias=self.bias(prefix, op))
+                bias=bias)
         if op.name == "FULLY_CONNECTED":
             t_f = self.tensors[op.inputs[1]]
             if t_f.data is None or len(t_f.shape) != 2:

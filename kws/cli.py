@@ -64,7 +64,7 @@ def _closed_set_main(args: argparse.Namespace) -> int:
     from corpus.configs import to_jsonable
     from kws.data import DataError, make_noise_bank
     from kws.evaluate import plot_confusion
-    from kws.streaming import StreamingConfig
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, StreamingConfig
 
     logging.getLogger("kws").setLevel(logging.INFO)
     release = _trees(args.data, [args.lang])[args.lang]
@@ -84,7 +84,8 @@ def _closed_set_main(args: argparse.Namespace) -> int:
     report = {"test": trained.test, "int8": {"float_accuracy": quant.float_accuracy, "int8_accuracy": quant.int8_accuracy,
                                               "model_bytes": quant.model_bytes}, "history": trained.history,
               "seconds": trained.seconds}
-    save_bundle(out, model=trained.model, tflite=tflite, streaming=StreamingConfig(labels=trained.labels),
+    save_bundle(out, model=trained.model, tflite=tflite, streaming=StreamingConfig(labels=trained.labels,
+                                                                                stride_frames=DEPLOY_STRIDE_FRAMES),
                 report=report, config={"closed_set": to_jsonable(config), "data": str(release.root)},
                 files={"files_train.tsv": ["id", *trained.train_ids]})
     print(f"wrote {out}: {len(words)} words, TEST accuracy {trained.test['accuracy']:.3f} (int8 "

@@ -53,7 +53,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     from kws.fewshot import (FewShotConfig, check_keywords, choose_shots, evaluate_model, evaluation_set,
                              train_fewshot)
     from kws.models import describe
-    from kws.streaming import StreamingConfig
+    from kws.streaming import DEPLOY_STRIDE_FRAMES, StreamingConfig
     from kws.streams import StreamConfig, make_stream, running_speech, write_stream
 
     started = time.perf_counter()
@@ -166,7 +166,7 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
 
     # streams: DEV speakers choose the threshold, TEST speakers report
     mark = time.perf_counter()
-    streaming = StreamingConfig(labels=labels)
+    streaming = StreamingConfig(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES)
     lite = LiteRtModel(tflite, reference=False)
     stream_noise = make_noise_bank(seed=config.seed + 101, babble_languages=config.embedding_languages[1:2])
     stream_results = {}

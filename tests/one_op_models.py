@@ -63,24 +63,26 @@ def _out_size(size: int, filter_size: int, stride: int, dilation: int, same: boo
     return math.ceil(size / stride) if same else math.ceil((size - effective + 1) / stride)
 
 
-def random_model(op_name: str, rng: np.random.Generator) -> tuple[bytes, tuple[int, ...]]:
-    """A valid one-op model of kind `op_name` and the shape of its int8 input."""
+def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes, tuple[int, ...]]:
+    """A valid one-op model of kind `op_name` and the shape of its int8 input. CONV_2D / DEPTHWISE_CONV_2D:
+    `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random)."""
+    pick = lambda name, value: fixed.get(name, value)  # noqa: E731
     b = _Builder()
     S = b.S
     in_scale, in_zp = float(rng.uniform(0.005, 0.2)), int(rng.integers(-128, 128))
     act = int(rng.choice([0, 1, 3]))  # NONE, RELU, RELU6
     if op_name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         while True:
-            h, w = int(rng.integers(1, 14)), int(rng.integers(1, 14))
-            fh, fw = int(rng.integers(1, 6)), int(rng.integers(1, 6))
-            stride, dilation = int(rng.integers(1, 4)), int(rng.choice([1, 1, 2]))
-            same = bool(rng.integers(0, 2))
+            h, w = pick("h", int(rng.integers(1, 14))), pick("w", int(rng.integers(1, 14)))
+            fh, fw = pick("fh", int(rng.integers(1, 6))), pick("fw", int(rng.integers(1, 6)))
+            stride, dilation = pick("stride", int(rng.integers(1, 4))), pick("dilation", int(rng.choice([1, 1, 2])))
+            same = pick("same", bool(rng.integers(0, 2)))
             oh, ow = _out_size(h, fh, stride, dilation, same), _out_size(w, fw, stride, dilation, same)
             if oh > 0 and ow > 0:
                 break
-        in_c = int(rng.integers(1, 13))
-        mult = int(rng.choice([1, 1, 2])) if op_name == "DEPTHWISE_CONV_2D" else 1
-        out_c = in_c * mult if op_name == "DEPTHWISE_CONV_2D" else int(rng.integers(1, 11))
+        in_c = pick("in_c", int(rng.integers(1, 13)))
+        mult = pick("mult", int(rng.choice([1, 1, 2]))) if op_name == "DEPTHWISE_CONV_2D" else 1
+        out_c = in_c * mult if op_name == "DEPTHWISE_CONV_2D" else pick("out_c", int(rng.integers(1, 11)))
         taps = fh * fw * (in_c if op_name == "CONV_2D" else 1)
         f_scales = rng.uniform(0.002, 0.05, out_c)
         filt = rng.integers(-127, 128, (out_c, fh, fw, in_c) if op_name == "CONV_2D" else (1, fh, fw, out_c)).astype(np.int8)

@@ -301,11 +301,27 @@ def test_double_rounding_build_equals_tflite_micro(models, name, tmp_path):
 def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     tflite, labels = models["closed_set_ds_cnn"]
     compiled = compile_model(tflite, StreamingParams(labels=labels), tmp_path)
-    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8)
+    # input 49x40 + one 25x20x8 buffer: every block works in place (rows kept aside: (1 + 1) x 20 x 8;
+    # CONV_2D gathers two 10x4 patches)
     assert compiled.arena_bytes == 1960 + 25 * 20 * 8
-    assert compiled.scratch_bytes == 2 * 40 + 2 * 20 * 8
+    assert compiled.scratch_bytes == 2 * 2 * 40 + 2 * 20 * 8  # two positions' 16-bit patches + the rows
     text = (tmp_path / "kws_model.c").read_text()
     assert "kws_model_rows.values" in text and "static const int8_t kws_model_layer1_filter" in text
+
+
+def test_a_strided_depthwise_block_runs_in_place_too(tmp_path):
+    """The deployable backbone's form (first DS block stride (2, 2)): its 13x5 output goes over its 25x10 input."""
+    import keras
+
+    from export.quantize import to_int8_tflite
+    from kws.models import build_classifier, ds_cnn
+
+    _, x = _features(16)
+    keras.utils.set_random_seed(2)
+    model = build_classifier(ds_cnn.Config(size="s", channels=8, blocks=1, first_stride=(2, 4), block_stride=(2, 2)), 3)
+    compiled = compile_model(to_int8_tflite(model, x), StreamingParams(labels=LABELS5[:3]), tmp_path)
+    assert compiled.arena_bytes == 1960 + 25 * 10 * 8  # input 49x40 + one buffer for every block
+    assert compiled.scratch_bytes == 2 * 2 * 40 + 5 * 8  # two 10x4 patches + one 5x8 output row
 
 
 @pytest.mark.slow
@@ -341,7 +357,8 @@ def test_each_kernel_on_random_shapes_equals_a_one_op_model(rounding, tmp_path):
         entries="\n".join(f"    {{{name}_input, {name}_invoke}}," for _, name, _, _ in cases)))
     exe = tmp_path / "harness"
     subprocess.run(["gcc", *WARNINGS, "-O1", f"-DKWS_ROUNDING_DOUBLE={rounding}", f"-I{ENGINE_DIR}", f"-I{tmp_path}",
-                    str(tmp_path / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), "-o", str(exe)], check=True)
+                    str(tmp_path / "harness.c"), str(ENGINE_DIR / "kernels_int8.c"), str(ENGINE_DIR / "kernels_conv.c"),
+                    "-o", str(exe)], check=True)
     records, expected, checked = [], [], {op: 0 for op in OPS}
     for index, (op, name, tflite, shape) in enumerate(cases):
         if rounding:

@@ -63,20 +63,26 @@ int32_t kws_requantize(int32_t x, int32_t multiplier, int32_t shift);
 /* sum over i of w[i] * (x[i] + x_offset) */
 int32_t kws_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
 
-/* `patch`: scratch of KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_c) int16 values, 4-byte aligned; the
- * filter array must be readable 3 bytes past its end (the generator pads it). */
+/* `patch`: scratch of 2 * KWS_CONV_PATCH_VALUES(filter_h * filter_w * in_c) int16 values, 4-byte aligned.
+ * `filter` in the generator's layout (pairs of output channels, groups of 4 values, zero-padded) and `bias`
+ * with the input offset folded in (bias[c] + input_offset * sum of channel c's weights; see kernels_int8.c). */
 #define KWS_CONV_PATCH_VALUES(k) (((k) + 3) & ~3)
 void kws_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                    kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
                    const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out, int16_t *patch);
 
-/* `rows_scratch`: NULL, or for an in-place layer (out == in; stride 1, dilation 1, output size = input size)
- * (pad_top + 1) input rows of scratch: the rows above the current one are kept there before being
- * overwritten. Filters up to KWS_DEPTHWISE_MAX_FILTER_H rows. */
+/* `rows_scratch`: NULL, or for an in-place layer (out == in): with stride 1, dilation 1 and output size =
+ * input size, (pad_top + 1) input rows of scratch (the rows above the current one are kept there before
+ * being overwritten); with a smaller (strided) output, one output row (each row is computed there, then
+ * copied; the generator checks that no output row covers an input row still to be read). Filters up to
+ * KWS_DEPTHWISE_MAX_FILTER_H rows. */
 #define KWS_DEPTHWISE_MAX_FILTER_H 16
+/* `filter`: the weights widened to int16 by the generator, [tap][channel padded to a multiple of 4], each
+ * group of 4 channels in the order c, c+2, c+1, c+3 (the lanes the SIMD path multiplies with SMLABB/SMLATT). */
+#define KWS_DEPTHWISE_CHANNELS_PADDED(c) (((c) + 3) & ~3)
 void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const int32_t *multipliers, const int32_t *shifts,
                              kws_dims_t in_dims, const int8_t *in, int32_t filter_h, int32_t filter_w,
-                             const int8_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
+                             const int16_t *filter, const int32_t *bias, kws_dims_t out_dims, int8_t *out,
                              int8_t *rows_scratch);
 
 void kws_fully_connected_s8(const kws_fc_params_t *p, const int32_t *multipliers, const int32_t *shifts,
