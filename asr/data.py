@@ -61,6 +61,8 @@ class DataConfig:
     freq_mask_width: int = 15
     time_masks: int = 2
     time_mask_share: float = 0.05  # each time mask up to this share of the utterance
+    sorted_epochs: int = 1  # SortaGrad: the first N epochs go shortest batch first (CTC leaves its plateau
+    # sooner on short utterances), later epochs in a shuffled order
 
 
 @dataclass
@@ -231,10 +233,13 @@ def prepare(utterances: Sequence[Utterance], tokenize, *, features: FeatureConfi
 
 def plan_batches(examples: Sequence[Example], config: DataConfig, *, seed: int, epoch: int) -> list[list[int]]:
     """Length bucketing: shuffle, sort within windows of similar lengths, fill batches up to `batch_frames`
-    padded frames, shuffle the batch order. A pure function of (lengths, config, seed, epoch)."""
+    padded frames, shuffle the batch order. In the first `config.sorted_epochs` epochs (SortaGrad) the
+    whole epoch is one window and batches come shortest first. A pure function of (lengths, config, seed,
+    epoch)."""
     rng = np.random.default_rng([seed, epoch, 7])
     order = rng.permutation(len(examples))
-    window = max(1, config.max_batch_utterances * 8)
+    sorted_epoch = epoch < config.sorted_epochs
+    window = len(order) if sorted_epoch else max(1, config.max_batch_utterances * 8)
     batches: list[list[int]] = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: len(examples[i].features))
@@ -248,6 +253,8 @@ def plan_batches(examples: Sequence[Example], config: DataConfig, *, seed: int, 
             batch.append(int(index))
         if batch:
             batches.append(batch)
+    if sorted_epoch:
+        return batches
     return [batches[i] for i in rng.permutation(len(batches))]
 
 

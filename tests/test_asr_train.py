@@ -24,6 +24,7 @@ from asr.train import TrainConfig, train
 ROOT = Path(__file__).resolve().parents[1]
 TINY = (("d_model", 48), ("heads", 2), ("layers", 1), ("subsampling_channels", 8), ("kernel_size", 7))
 CONFIG = TrainConfig(steps=6, warmup_steps=3, checkpoint_every=2, eval_every=3, dev_utterances=4,
+                     augment_after_steps=2,  # the resume at step 2 must replay SpecAugment exactly
                      data=DataConfig(batch_frames=3000, max_batch_utterances=4), model_overrides=TINY)
 
 
