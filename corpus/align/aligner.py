@@ -31,7 +31,7 @@ import numpy as np
 from corpus.align.boundaries import crossovers, energy_db, trim_pause_edges
 from corpus.align.features import FRAME_S, SAMPLE_RATE_HZ, frame_count
 from corpus.align.hmm import Graph, build_graph, free_loop_score, viterbi_batch
-from corpus.align.lexicon import LexiconError, spell
+from corpus.align.lexicon import LexiconError, spell, spelled_by_letters
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignItem, AlignResult
 from corpus.audio import AudioError, check_finite, load_audio
@@ -190,13 +190,15 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
     threshold, scale = cal.get("threshold", -1.0), max(cal.get("scale", 0.2), 1e-3)
     z = float(np.clip((log_score - threshold) / scale, -50, 50))
     score = 1.0 / (1.0 + math.exp(-z))
+    by_letters = spelled_by_letters(model.lexicon, item.words, model.language)  # espeak gave nothing usable
     alignment = Alignment(
         id=item.id, recording_id=item.id, words=tuple(words), units=tuple(unit_items), score=round(score, 4),
         custom={"mismatch": bool(log_score < threshold), "log_score": round(float(log_score), 4),
                 "frame_log_ratio": round(float(frame_ratio), 4),
                 "min_word_score": round(min(word_confs), 4) if word_confs else 0.0,
                 "speech_frames": speech_frames, "frames": T,
-                "duration_s": round(offset + prepared.num_samples / SAMPLE_RATE_HZ, 4)})
+                "duration_s": round(offset + prepared.num_samples / SAMPLE_RATE_HZ, 4),
+                **({"spelled_by_letters": by_letters} if by_letters else {})})
     return AlignResult(id=item.id, alignment=alignment)
 
 
