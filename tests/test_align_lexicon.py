@@ -110,3 +110,25 @@ def test_a_tiny_phoneme_aligner_trains_and_aligns_english(tmp_path):
             errors += [abs(o.start_s - t["start_s"]) for o, t in zip(result.alignment.words, spoken)]
     assert len(errors) > 50 and np.mean(np.asarray(errors) <= 0.04) > 0.8
     assert all(u.text in model.lexicon.units for u in results[0].alignment.units)
+    _filler_keeps_words_off_untranscribed_speech(model_dir, tmp_path)
+
+
+def _filler_keeps_words_off_untranscribed_speech(model_dir: Path, tmp_path: Path) -> None:
+    """Speech missing from the transcript ("well you know") goes to the filler, not into the neighbours."""
+    from corpus.align import AlignItem, align_item
+    from corpus.audio import save_audio
+    from corpus.synth import SpeakerBank, synthesize
+
+    spoken = synthesize("the old man said well you know that the house was cold", language="en",
+                        speaker=SpeakerBank(3, seed=9)[1])
+    path = save_audio(tmp_path / "hesitation.wav", spoken.samples, 16000)
+    kept = [w for k, w in enumerate(spoken.words) if k not in (4, 5, 6)]
+    item = AlignItem(id="hesitation", audio_path=str(path), words=tuple(w.text for w in kept))
+    errors = {}
+    for filler in (False, True):
+        result = align_item(item, model_dir, filler=filler)
+        assert result.alignment is not None, result.error
+        errors[filler] = np.mean([abs(o.start_s - t.start_s) + abs(o.end_s - t.end_s)
+                                  for o, t in zip(result.alignment.words, kept)]) / 2
+    assert result.alignment.custom["filler_speech_s"] > 0.2  # the untranscribed words are reported
+    assert errors[True] < errors[False] and errors[True] < 0.04, errors

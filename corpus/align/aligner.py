@@ -42,6 +42,7 @@ __all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_b
 _WILD_WORD_S = 2.0   # a word aligned longer than this (or _WILD_UNIT_S per unit) is a failed item
 _WILD_UNIT_S = 0.3
 _SILENT_PEAK = 1e-4  # below -80 dBFS at its loudest: digital silence or a dead microphone
+FILLER_LP = -4.0     # per-frame cost of untranscribed speech in a pause (decode_prepared(filler=True)), as in long mode
 
 
 @dataclass
@@ -128,7 +129,8 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
     item, units = prepared.item, prepared.units
     topo = model.topology
     T = len(path)
-    cls = graph.cls[path]
+    filled = graph.cls[path] >= topo.n_classes  # frames on a filler position (decode_prepared(filler=True))
+    cls = np.where(filled, graph.cls[path] - topo.silence_states, graph.cls[path])
     silence = cls >= topo.silence_first
     post = np.exp(logp)
     silence_post = post[:, topo.silence_first:].sum(axis=1)
@@ -198,12 +200,28 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
                 "min_word_score": round(min(word_confs), 4) if word_confs else 0.0,
                 "speech_frames": speech_frames, "frames": T,
                 "duration_s": round(offset + prepared.num_samples / SAMPLE_RATE_HZ, 4),
-                **({"spelled_by_letters": by_letters} if by_letters else {})})
+                **({"spelled_by_letters": by_letters} if by_letters else {}),
+                **({"filler_speech_s": round(float(np.count_nonzero(filled & (silence_post < 0.5))) * FRAME_S, 3)}
+                   if graph.cls.max() >= topo.n_classes else {})})
     return AlignResult(id=item.id, alignment=alignment)
 
 
-def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[AlignResult]:
-    """Align prepared items in one batch; failed preparations pass their error through."""
+def _with_filler(scores: np.ndarray, model: AcousticModel) -> np.ndarray:
+    """Scores plus one filler column per silence state: that state's score, or the best unit's + FILLER_LP."""
+    topo = model.topology
+    silence = scores[:, topo.silence_first:]
+    speech = scores[:, :topo.silence_first].max(axis=1, keepdims=True) + FILLER_LP
+    return np.concatenate([scores, np.maximum(silence, speech)], axis=1)
+
+
+def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared], *, filler: bool = False
+                    ) -> list[AlignResult]:
+    """Align prepared items in one batch; failed preparations pass their error through.
+
+    `filler`: pauses between words (and at the edges) may also hold untranscribed speech (hesitations, a word
+    missing from the transcript) at FILLER_LP a frame, so it does not stretch the neighbouring words; reported
+    as `custom["filler_speech_s"]`. The mismatch score is calibrated without it: a wrong transcript scores
+    higher with a filler."""
     results: list[AlignResult | None] = [None] * len(prepared)
     ok = [i for i, p in enumerate(prepared) if p.error is None]
     for i, p in enumerate(prepared):
@@ -213,9 +231,11 @@ def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[
         feats = [prepared[i].feats for i in ok]
         offsets = np.concatenate([[0], np.cumsum([len(f) for f in feats])]).astype(np.int64)
         scores, logp = model.scores(np.concatenate(feats), offsets=offsets)
-        graphs = [build_graph(prepared[i].units, model.topology) for i in ok]
-        best, path = viterbi_batch(scores, offsets, graphs)
+        graphs = [build_graph(prepared[i].units, model.topology, filler=filler) for i in ok]
         free = free_loop_score(scores, offsets, model.topology)
+        if filler:
+            scores = _with_filler(scores, model)
+        best, path = viterbi_batch(scores, offsets, graphs)
         for k, i in enumerate(ok):
             a, b = offsets[k], offsets[k + 1]
             item = prepared[i].item
@@ -231,5 +251,5 @@ def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[
     return [r for r in results if r is not None]
 
 
-def align_batch(model: AcousticModel, items: Sequence[AlignItem]) -> list[AlignResult]:
-    return decode_prepared(model, [prepare(item, model) for item in items])
+def align_batch(model: AcousticModel, items: Sequence[AlignItem], *, filler: bool = False) -> list[AlignResult]:
+    return decode_prepared(model, [prepare(item, model) for item in items], filler=filler)

@@ -191,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
                 except AlignError as error:
                     raise UserError(str(error)) from None
         else:
-            stream = iter_aligned(pending, args.model, jobs=args.jobs, progress=not args.quiet)
+            stream = iter_aligned(pending, args.model, jobs=args.jobs, progress=not args.quiet, filler=args.filler)
         for results in stream:
             for result in results:
                 if textgrids is not None and result.alignment is not None:
@@ -293,6 +293,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="with --backend mfa: model for `mfa align` (default: `mfa train` on the corpus)")
     run.add_argument("--max-items", type=positive_int, default=None,
                      help="align at most this many new items in this run (a rerun continues)")
+    run.add_argument("--filler", action="store_true",
+                     help="pauses may hold untranscribed speech (hesitations, words missing from the transcript): "
+                          "it is reported as custom.filler_speech_s instead of stretching the neighbouring words")
     run.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--seed", type=int, default=0, help="accepted for the common options (alignment draws nothing)")
