@@ -30,14 +30,15 @@ import numpy as np
 
 from corpus.align.boundaries import crossovers, energy_db, trim_pause_edges
 from corpus.align.features import FRAME_S, SAMPLE_RATE_HZ, frame_count
-from corpus.align.hmm import Graph, build_graph, free_loop_score, viterbi_batch
+from corpus.align.hmm import Graph, Topology, build_graph, free_loop_score, viterbi_batch
 from corpus.align.lexicon import LexiconError, spell, spelled_by_letters
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignItem, AlignResult
 from corpus.audio import AudioError, check_finite, load_audio
 from corpus.manifest import AlignedWord, Alignment
 
-__all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_batch", "word_units"]
+__all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_batch", "word_units", "with_filler",
+           "FILLER_LP"]
 
 _WILD_WORD_S = 2.0   # a word aligned longer than this (or _WILD_UNIT_S per unit) is a failed item
 _WILD_UNIT_S = 0.3
@@ -206,9 +207,9 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
     return AlignResult(id=item.id, alignment=alignment)
 
 
-def _with_filler(scores: np.ndarray, model: AcousticModel) -> np.ndarray:
-    """Scores plus one filler column per silence state: that state's score, or the best unit's + FILLER_LP."""
-    topo = model.topology
+def with_filler(scores: np.ndarray, topo: Topology) -> np.ndarray:
+    """Scores plus one filler column per silence state: that state's score, or the best unit's + FILLER_LP
+    (the classes `build_graph(..., filler=True)` puts in pauses)."""
     silence = scores[:, topo.silence_first:]
     speech = scores[:, :topo.silence_first].max(axis=1, keepdims=True) + FILLER_LP
     return np.concatenate([scores, np.maximum(silence, speech)], axis=1)
@@ -234,7 +235,7 @@ def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared], *, fille
         graphs = [build_graph(prepared[i].units, model.topology, filler=filler) for i in ok]
         free = free_loop_score(scores, offsets, model.topology)
         if filler:
-            scores = _with_filler(scores, model)
+            scores = with_filler(scores, model.topology)
         best, path = viterbi_batch(scores, offsets, graphs)
         for k, i in enumerate(ok):
             a, b = offsets[k], offsets[k + 1]
