@@ -98,7 +98,7 @@ def test_a_tiny_phoneme_aligner_trains_and_aligns_english(tmp_path):
                            mlp_epochs=(3,), calibration_share=0.0)
     model_dir = train_aligner(items, language="en", out_dir=tmp_path / "m", config=config, jobs=2, progress=False)
     model = load_model(model_dir)
-    assert model.lexicon.kind == PHONEMES and model.config.units == PHONEMES
+    assert model.lexicon.kind == PHONEMES and model.config.units == "auto"  # as given; the lexicon says what was used
     assert model.summary["units"] == PHONEMES and model.summary["words_spelled_by_letters"] == 0
     results = align_items(items[:20], model_dir, jobs=1, progress=False)
     truth = {Path(r["path"]).stem: r for r in read_jsonl(tree / "synthetic_truth.jsonl.gz")}

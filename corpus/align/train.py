@@ -195,10 +195,9 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     if head is not None:
         lexicon, topo = extend_lexicon(head.lexicon, [it.words for it in items]), head.topology
         config = replace(config, splice=head.config.splice, states_per_unit=head.topology.states_per_unit,
-                         silence_states=head.topology.silence_states, units=head.lexicon.kind)
+                         silence_states=head.topology.silence_states)
     else:
         lexicon = _lexicon(items, language, config)
-        config = config if config.dictionary else replace(config, units=lexicon.kind)
         if not lexicon.units:
             raise AlignError("the corpus has no unit frequent enough to model")
         topo = Topology.uniform(len(lexicon.units), config.states_per_unit, config.silence_states,
@@ -328,8 +327,8 @@ def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int
     return head_start_model(language, jobs=jobs, progress=progress)
 
 
-def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held: list[Prepared], *, config: AlignerConfig,
-                    language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
+def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held: list[Prepared], *,
+                    config: AlignerConfig, language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
                     started: float, feature_s: float, progress: bool, out_dir: str | Path,
                     jobs: int | None) -> Path:
     """Adapt the head start to the corpus (EM; with synthetic readings of its transcripts), calibrate the
@@ -358,7 +357,8 @@ def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held
     model.calibration = _calibrate(model, calibration_set, rng)
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(corpus.units),
                      "held_out": len(held), "init": "head_start", "head_start": str(head_dir),
-                     "small_corpus": len(items) < config.min_flat_start_utterances, **_units_summary(model.lexicon, items),
+                     "small_corpus": len(items) < config.min_flat_start_utterances,
+                     **_units_summary(model.lexicon, items),
                      "calibrated_in_sample": len(held) < 4, "frames": int(corpus.offsets[-1]),
                      "synthetic_readings": len(readings),
                      "feature_seconds": round(feature_s, 2),
