@@ -73,6 +73,10 @@ def test_json_round_trip_old_grapheme_lexicons_and_unit_choice():
     assert "kind" not in old.to_json()  # grapheme models are written as before
     assert spell(lexicon, "mr", "en") == lexicon.units_of("mister")
     assert choose_units("auto", "en") == PHONEMES and choose_units("auto", "es") == PHONEMES
+    spanish = [("el", "perro", "come", "queso"), ("la", "casa", "es", "grande")]
+    assert choose_units("auto", "en", SENTENCES) == PHONEMES  # deep spelling: silent letters
+    assert choose_units("auto", "es", spanish) == GRAPHEMES   # letters are the sounds already
+    assert choose_units("phonemes", "es", spanish) == PHONEMES
     assert choose_units("auto", "lg") == GRAPHEMES  # read by a stand-in voice (Swahili's): letters are truer
     assert choose_units("graphemes", "en") == GRAPHEMES and choose_units("auto", "xx-nope") == GRAPHEMES
     with pytest.raises(LexiconError, match="espeak-ng voice"):

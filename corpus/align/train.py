@@ -302,7 +302,7 @@ def _lexicon(items: list[AlignItem], language: str, config: AlignerConfig) -> Le
         return Lexicon.from_words((w for it in items for w in it.words),
                                   dictionary=read_mfa_dictionary(config.dictionary), min_count=config.min_unit_count)
     try:
-        if choose_units(config.units, language) == PHONEMES:
+        if choose_units(config.units, language, [it.words for it in items]) == PHONEMES:
             return phoneme_lexicon([it.words for it in items], language, min_count=config.min_unit_count)
     except LexiconError as error:
         raise AlignError(str(error)) from None

@@ -14,9 +14,11 @@ espeak-ng has a voice of the language's own, units are its phonemes:
    each letter standing for the unit of the same name, else the unit it most often begins a word with in
    the corpus (`c` -> k, `j` -> dZ in English). Such words are counted in the training summary and named per item.
 
-`choose_units(config_units, language)`: "auto" gives phonemes for a language espeak reads with its own
-voice, graphemes for one read with a stand-in voice (Luganda with Swahili's: its letter-to-sound rules
-are not Luganda's) or none. An MFA dictionary, when given, replaces both.
+`choose_units(config_units, language, transcripts)`: "auto" gives phonemes for a language espeak reads with
+its own voice and whose spelling is deep (fewer than 0.93 espeak phonemes per letter over the corpus's
+words: English, French, German), graphemes for a shallow one (Spanish, Italian, Swahili: letters are the
+sounds already, and did as well or better), for one read with a stand-in voice (Luganda with Swahili's:
+its letter-to-sound rules are not Luganda's) or none. An MFA dictionary, when given, replaces both.
 """
 
 from __future__ import annotations
@@ -27,11 +29,30 @@ from typing import Iterable, Sequence
 from corpus.align.lexicon import (GRAPHEMES, PHONEMES, Lexicon, LexiconError, compact_phoneme, graphemes,
                                   reduce_phoneme)
 
-__all__ = ["choose_units", "phoneme_lexicon", "extend_lexicon", "pronunciations", "spelling_sources"]
+__all__ = ["choose_units", "phoneme_lexicon", "extend_lexicon", "pronunciations", "spelling_sources",
+           "phonemes_per_letter", "DEEP_ORTHOGRAPHY_PHONEMES_PER_LETTER"]
 
 
-def choose_units(units: str, language: str) -> str:
-    """"phonemes" or "graphemes" for `AlignerConfig.units` ("auto", "phonemes", "graphemes")."""
+# "auto" takes phonemes below this many espeak phonemes per letter (deep orthographies: en 0.81, fr 0.78,
+# de 0.88 on the demo sentences); above it letters already are the sounds (es 0.98, it 0.99, pt 0.96, sw 0.98)
+# and model them as well or better: synthetic Spanish, bench/align.py full size, 10.8 ms with letters,
+# 12.4 ms with phonemes
+DEEP_ORTHOGRAPHY_PHONEMES_PER_LETTER = 0.93
+
+
+def phonemes_per_letter(transcripts: Sequence[Sequence[str]], language: str) -> float:
+    """Mean over the transcripts' words of (espeak phonemes / letters): below 1 where letters are silent or
+    spell one sound together."""
+    said = pronunciations(transcripts, language)
+    ratios = [len(said[w]) / max(1, sum(1 for g in graphemes(w) if g not in "'-\u2019")) for t in transcripts
+              for w in t]
+    return float(sum(ratios) / len(ratios)) if ratios else 1.0
+
+
+def choose_units(units: str, language: str, transcripts: Sequence[Sequence[str]] = ()) -> str:
+    """"phonemes" or "graphemes" for `AlignerConfig.units` ("auto", "phonemes", "graphemes"). "auto": phonemes
+    when espeak has a voice of the language's own and, given the corpus's `transcripts`, its orthography is
+    deep (`DEEP_ORTHOGRAPHY_PHONEMES_PER_LETTER`)."""
     from corpus.align.phonemes import PhonemizerError, espeak_voice
     from corpus.synth import LANGUAGE_VOICES
 
@@ -44,6 +65,9 @@ def choose_units(units: str, language: str) -> str:
             raise LexiconError(f"phonemes as units need an espeak-ng voice: {error}") from None
         return GRAPHEMES
     if units == "auto" and language.split("-")[0] in LANGUAGE_VOICES:
+        return GRAPHEMES
+    if units == "auto" and transcripts and \
+            phonemes_per_letter(transcripts, language) >= DEEP_ORTHOGRAPHY_PHONEMES_PER_LETTER:
         return GRAPHEMES
     return PHONEMES
 
