@@ -5,8 +5,8 @@ training tree (1,000 clips, 40 speakers) and an evaluation tree (200 correct cli
 transcript, 20 other speakers). Every clip has noise at 10-20 dB SNR (white, pink or babble) and half
 have room reverb (RT60 0.2-0.5 s). One model per language is trained on its training tree from a flat
 start (no outside model), then the evaluation tree is aligned and scored against espeak's exact word
-times. Units are the default (`units="auto"`): letters for lg (read by espeak's Swahili voice), espeak-ng
-phonemes for es (per_language.*.units says which). Long audio: a 10-minute recording of concatenated sentences (noise at 15 dB) whose transcript
+times. Units are the default (`units="auto"`): letters for both (lg is read by espeak's Swahili voice; Spanish
+spelling is shallow); per_language.*.units says which. Phonemes are measured on real English below. Long audio: a 10-minute recording of concatenated sentences (noise at 15 dB) whose transcript
 misses 5% of the spoken words and holds 5% extra words that were never spoken.
 
 Figures (last line, JSON): word_boundary_mae_ms (starts and ends; goal <= 20), within_40ms (goal >= 0.90),

@@ -261,7 +261,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--dictionary", default=None, help="MFA-format pronunciation dictionary (replaces --units)")
     train.add_argument("--units", choices=("auto", "phonemes", "graphemes"), default=None,
                        help="espeak-ng phonemes or letters as units (default auto: phonemes where espeak-ng has "
-                            "a voice of the language's own; a head start's units win when adapting it)")
+                            "a voice of the language's own and the spelling is deep, as in English; a head "
+                            "start's units win when adapting it)")
     train.add_argument("--max-utterances", type=positive_int, default=None,
                        help="train on at most this many (default 4000)")
     train.add_argument("--config", default=None,

@@ -5,8 +5,8 @@ the language's demo sentences (`corpus.demo`) read by many synthetic speakers (v
 range and speaking rate: 135-215 words a minute), degrades it as found audio sounds (white, pink or
 babble noise at 5-30 dB SNR, room reverb on half the clips, gain), and trains an aligner on it from a
 flat start, where the word times are exact. No outside model or data is used. Its units are espeak-ng's
-own phonemes for the language (`corpus.align.units`: exactly what the synthetic speech says), or graphemes
-for a language espeak reads with a stand-in voice (Luganda).
+own phonemes for a language with a deep spelling (`corpus.align.units`: exactly what the synthetic speech
+says), or graphemes (shallow spellings; a language espeak reads with a stand-in voice, Luganda).
 
 The model is cached: `<cache>/align-headstart/<language>-<key>/`, the key a hash of the configuration
 and `HEAD_START_VERSION`, so a second call returns at once and the same configuration gives the same

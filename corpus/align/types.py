@@ -47,7 +47,8 @@ class AlignerConfig:
     silence_states: int = 3
     min_unit_count: int = 5             # units (graphemes, phonemes) rarer than this in the corpus are not units
     # "phonemes" (espeak-ng's, per language: corpus.align.units), "graphemes", or "auto" (phonemes where espeak
-    # has a voice of the language's own, else graphemes); a head start's units win over this when adapting.
+    # has a voice of the language's own and the spelling is deep, else graphemes: units.choose_units); a head
+    # start's units win over this when adapting.
     # The units a model uses are its lexicon's kind (model.json) and summary["units"]
     units: str = "auto"
     dictionary: str | None = None       # MFA-format pronunciation dictionary (its phones replace `units`)
