@@ -5,7 +5,8 @@ training tree (1,000 clips, 40 speakers) and an evaluation tree (200 correct cli
 transcript, 20 other speakers). Every clip has noise at 10-20 dB SNR (white, pink or babble) and half
 have room reverb (RT60 0.2-0.5 s). One model per language is trained on its training tree from a flat
 start (no outside model), then the evaluation tree is aligned and scored against espeak's exact word
-times. Long audio: a 10-minute recording of concatenated sentences (noise at 15 dB) whose transcript
+times. Units are the default (`units="auto"`): letters for both (lg is read by espeak's Swahili voice; Spanish
+spelling is shallow); per_language.*.units says which. Phonemes are measured on real English below. Long audio: a 10-minute recording of concatenated sentences (noise at 15 dB) whose transcript
 misses 5% of the spoken words and holds 5% extra words that were never spoken.
 
 Figures (last line, JSON): word_boundary_mae_ms (starts and ends; goal <= 20), within_40ms (goal >= 0.90),
@@ -49,6 +50,7 @@ from common import RESULTS, emit, parser  # noqa: E402
 
 from corpus.align import AlignerConfig, align_items, train_aligner  # noqa: E402
 from corpus.align.long_audio import align_long  # noqa: E402
+from corpus.align.model import load_model  # noqa: E402
 from corpus.align.sources import items_from_common_voice  # noqa: E402
 from corpus.audio import load_audio, save_audio  # noqa: E402
 from corpus.augment import add_noise, pink_noise  # noqa: E402
@@ -253,6 +255,7 @@ def main() -> None:
                 "mismatch_recall": round(float(np.mean(wrong_flags)), 4),
                 "mismatch_fpr": round(float(np.mean(right_flags)), 4), "failed": failed,
                 "train_seconds": round(train_s, 1), "align_rtf": round(seconds / wall, 1),
+                "units": load_model(model_dir).lexicon.kind,
                 "align_warmup_seconds": round(startup, 2)}
             all_errors += errors
             wrong_all += wrong_flags

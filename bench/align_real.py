@@ -157,6 +157,7 @@ def real_speech_figures(work: Path, seed: int, quick: bool, jobs: int) -> dict:
     from corpus.align import AlignerConfig, align_items, train_aligner
     from corpus.align.headstart import HeadStartConfig, head_start_model
     from corpus.align.long_audio import align_long
+    from corpus.align.model import load_model
 
     items = english_items(work / "real_en")
     refs = reference_timings()
@@ -166,7 +167,9 @@ def real_speech_figures(work: Path, seed: int, quick: bool, jobs: int) -> dict:
     started = time.perf_counter()
     head = head_start_model("en", config=head_config, jobs=jobs, progress=False)
     head_s = time.perf_counter() - started
-    figures: dict = {"real_head_start_seconds": round(head_s, 1), "real_head_start_sentences": head_config.sentences}
+    head_lexicon = load_model(head).lexicon
+    figures: dict = {"real_head_start_seconds": round(head_s, 1), "real_head_start_sentences": head_config.sentences,
+                     "real_units": head_lexicon.kind, "real_unit_count": len(head_lexicon.units)}
     runs = {"head_start_only": head}
     started = time.perf_counter()
     runs["small_corpus"] = train_aligner(items, language="en", out_dir=work / "real_small", jobs=jobs, progress=False,

@@ -50,26 +50,29 @@ def _limit_threads() -> None:
         pass
 
 
-def _align_chunk(job: tuple[str, tuple[AlignItem, ...]]) -> list[AlignResult]:
+def _align_chunk(job: tuple) -> list[AlignResult]:
+    """(model_dir, items[, filler]) -> results."""
     from corpus.align.aligner import align_batch
     from corpus.align.model import load_model
 
-    model_dir, items = job
+    model_dir, items = job[:2]
+    filler = bool(job[2]) if len(job) > 2 else False
     try:
         model = load_model(model_dir)
     except Exception as error:  # an unusable model is every item's error, not a crash of the executor
         return [AlignResult(id=item.id, alignment=None, error=f"model: {error}") for item in items]
     try:
-        return align_batch(model, items)
+        return align_batch(model, items, filler=filler)
     except Exception as error:  # last resort: never let one batch kill a whole run
         if len(items) == 1:
             return [AlignResult(id=items[0].id, alignment=None, error=f"{type(error).__name__}: {error}")]
-        return [r for item in items for r in _align_chunk((model_dir, (item,)))]
+        return [r for item in items for r in _align_chunk((model_dir, (item,), filler))]
 
 
-def align_item(item: AlignItem, model_dir: str | os.PathLike[str]) -> AlignResult:
-    """Align one item (what a Spark executor calls); the model is loaded once per process and cached."""
-    return _align_chunk((str(model_dir), (item,)))[0]
+def align_item(item: AlignItem, model_dir: str | os.PathLike[str], *, filler: bool = False) -> AlignResult:
+    """Align one item (what a Spark executor calls); the model is loaded once per process and cached.
+    `filler`: pauses may hold untranscribed speech (hesitations; `aligner.decode_prepared`)."""
+    return _align_chunk((str(model_dir), (item,), filler))[0]
 
 
 def _worker_init() -> None:
@@ -82,7 +85,7 @@ def _worker_init() -> None:
 
 
 def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,
-                 progress: bool = True, desc: str = "align") -> Iterator[list[AlignResult]]:
+                 progress: bool = True, desc: str = "align", filler: bool = False) -> Iterator[list[AlignResult]]:
     """Results of `items` batch by batch, in input order (what `align_items` and the CLI consume).
 
     Batches run on this process's shared local engine (`corpus.engines`): its workers live as long as
@@ -92,7 +95,7 @@ def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], 
     from corpus.engines import shared_local_engine
 
     items = list(items)
-    chunks = [(str(model_dir), tuple(items[i:i + _BATCH])) for i in range(0, len(items), _BATCH)]
+    chunks = [(str(model_dir), tuple(items[i:i + _BATCH]), filler) for i in range(0, len(items), _BATCH)]
     bar = tqdm(total=len(items), desc=desc, unit="utt", disable=not progress or not items, leave=False,
                dynamic_ncols=True)
     try:
@@ -105,9 +108,10 @@ def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], 
 
 
 def align_items(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,
-                progress: bool = True) -> list[AlignResult]:
-    """Align many items in batches on a process pool; results in input order, errors as `AlignResult.error`."""
+                progress: bool = True, filler: bool = False) -> list[AlignResult]:
+    """Align many items in batches on a process pool; results in input order, errors as `AlignResult.error`.
+    `filler`: pauses may hold untranscribed speech (hesitations, words missing from the transcript)."""
     from corpus.align.model import load_model
 
     load_model(model_dir)  # a missing or broken model is the caller's error: raise it once, here
-    return [r for chunk in iter_aligned(items, model_dir, jobs=jobs, progress=progress) for r in chunk]
+    return [r for chunk in iter_aligned(items, model_dir, jobs=jobs, progress=progress, filler=filler) for r in chunk]

@@ -6,8 +6,9 @@
    on the corpus frames and their current classes, then the corpus is realigned with its scores. Class
    priors and state durations come from the corpus where it has seen a class often enough, and from the
    head start elsewhere, so a small corpus (30-50 utterances) cannot wipe out what it never shows.
-3. The lexicon and the unit inventory are the head start's: a corpus word with a character the head start
-   never saw is refused by name (the caller reports it) rather than given a made-up model.
+3. The unit inventory is the head start's (its espeak phonemes, or graphemes), the corpus's words added to
+   its dictionary as read in the corpus's sentences: a corpus word with a character the head start never
+   saw (graphemes) is refused by name (the caller reports it) rather than given a made-up model.
 4. Optionally (`AlignerConfig.adapt_synthetic_voices`) the corpus's own transcripts are also read by that
    many synthetic voices (espeak-ng, noise and reverb) and join the adaptation data: the head start then
    hears the corpus's words, not only the demo vocabulary it was built on, while the real frames (repeated
@@ -21,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from corpus.align.lexicon import Lexicon
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignerConfig, AlignItem
 
@@ -80,12 +82,13 @@ def synthetic_readings(model: AcousticModel, items: list[AlignItem], *, voices: 
 
 def adapt_model(head: AcousticModel, mel: np.ndarray, offsets: np.ndarray, units: list[list[tuple[int, ...]]], *,
                 config: AlignerConfig, language: str, rng: np.random.Generator,
-                on_round: Callable[[dict], None] | None = None, real_count: int | None = None
-                ) -> tuple[AcousticModel, np.ndarray]:
+                on_round: Callable[[dict], None] | None = None, real_count: int | None = None,
+                lexicon: Lexicon | None = None) -> tuple[AcousticModel, np.ndarray]:
     """(adapted model, final class per frame) for the corpus given as normalized log-mel frames `mel`
     ([N, 40], utterances at `offsets`) and each utterance's word units (in the head start's inventory).
     The first `real_count` utterances are real (all by default); the rest synthetic readings, which the
-    real ones are repeated to outweigh."""
+    real ones are repeated to outweigh. `lexicon` (same units as the head start's, e.g. with the corpus's
+    words added) goes into the adapted model; the head start's by default."""
     from corpus.align.train import _Corpus, _durations, _mlp_scores, _realign, _Splicer
 
     if head.mlp is None or head.log_prior is None:
@@ -127,6 +130,6 @@ def adapt_model(head: AcousticModel, mel: np.ndarray, offsets: np.ndarray, units
             on_round({"stage": f"adapt{round_ + 1}", "loss": round(float(loss), 4), "changed": round(changed, 4)})
     log_prior, durations = corpus_stats(labels)
     topo = topo.with_durations(durations)
-    model = AcousticModel(language=language, config=config, lexicon=head.lexicon, topology=topo, mlp=mlp,
+    model = AcousticModel(language=language, config=config, lexicon=lexicon or head.lexicon, topology=topo, mlp=mlp,
                           log_prior=log_prior, gmm=head.gmm)
     return model, labels

@@ -30,18 +30,20 @@ import numpy as np
 
 from corpus.align.boundaries import crossovers, energy_db, trim_pause_edges
 from corpus.align.features import FRAME_S, SAMPLE_RATE_HZ, frame_count
-from corpus.align.hmm import Graph, build_graph, free_loop_score, viterbi_batch
-from corpus.align.lexicon import LexiconError, spell
+from corpus.align.hmm import Graph, Topology, build_graph, free_loop_score, viterbi_batch
+from corpus.align.lexicon import LexiconError, spell, spelled_by_letters
 from corpus.align.model import AcousticModel
 from corpus.align.types import AlignItem, AlignResult
 from corpus.audio import AudioError, check_finite, load_audio
 from corpus.manifest import AlignedWord, Alignment
 
-__all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_batch", "word_units"]
+__all__ = ["Prepared", "prepare", "prepare_samples", "decode_prepared", "align_batch", "word_units", "with_filler",
+           "FILLER_LP"]
 
 _WILD_WORD_S = 2.0   # a word aligned longer than this (or _WILD_UNIT_S per unit) is a failed item
 _WILD_UNIT_S = 0.3
 _SILENT_PEAK = 1e-4  # below -80 dBFS at its loudest: digital silence or a dead microphone
+FILLER_LP = -4.0     # per-frame cost of untranscribed speech in a pause (decode_prepared(filler=True)), as in long mode
 
 
 @dataclass
@@ -128,7 +130,8 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
     item, units = prepared.item, prepared.units
     topo = model.topology
     T = len(path)
-    cls = graph.cls[path]
+    filled = graph.cls[path] >= topo.n_classes  # frames on a filler position (decode_prepared(filler=True))
+    cls = np.where(filled, graph.cls[path] - topo.silence_states, graph.cls[path])
     silence = cls >= topo.silence_first
     post = np.exp(logp)
     silence_post = post[:, topo.silence_first:].sum(axis=1)
@@ -190,18 +193,36 @@ def _build(model: AcousticModel, prepared: Prepared, graph: Graph, path: np.ndar
     threshold, scale = cal.get("threshold", -1.0), max(cal.get("scale", 0.2), 1e-3)
     z = float(np.clip((log_score - threshold) / scale, -50, 50))
     score = 1.0 / (1.0 + math.exp(-z))
+    by_letters = spelled_by_letters(model.lexicon, item.words, model.language)  # espeak gave nothing usable
     alignment = Alignment(
         id=item.id, recording_id=item.id, words=tuple(words), units=tuple(unit_items), score=round(score, 4),
         custom={"mismatch": bool(log_score < threshold), "log_score": round(float(log_score), 4),
                 "frame_log_ratio": round(float(frame_ratio), 4),
                 "min_word_score": round(min(word_confs), 4) if word_confs else 0.0,
                 "speech_frames": speech_frames, "frames": T,
-                "duration_s": round(offset + prepared.num_samples / SAMPLE_RATE_HZ, 4)})
+                "duration_s": round(offset + prepared.num_samples / SAMPLE_RATE_HZ, 4),
+                **({"spelled_by_letters": by_letters} if by_letters else {}),
+                **({"filler_speech_s": round(float(np.count_nonzero(filled & (silence_post < 0.5))) * FRAME_S, 3)}
+                   if graph.cls.max() >= topo.n_classes else {})})
     return AlignResult(id=item.id, alignment=alignment)
 
 
-def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[AlignResult]:
-    """Align prepared items in one batch; failed preparations pass their error through."""
+def with_filler(scores: np.ndarray, topo: Topology) -> np.ndarray:
+    """Scores plus one filler column per silence state: that state's score, or the best unit's + FILLER_LP
+    (the classes `build_graph(..., filler=True)` puts in pauses)."""
+    silence = scores[:, topo.silence_first:]
+    speech = scores[:, :topo.silence_first].max(axis=1, keepdims=True) + FILLER_LP
+    return np.concatenate([scores, np.maximum(silence, speech)], axis=1)
+
+
+def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared], *, filler: bool = False
+                    ) -> list[AlignResult]:
+    """Align prepared items in one batch; failed preparations pass their error through.
+
+    `filler`: pauses between words (and at the edges) may also hold untranscribed speech (hesitations, a word
+    missing from the transcript) at FILLER_LP a frame, so it does not stretch the neighbouring words; reported
+    as `custom["filler_speech_s"]`. The mismatch score is calibrated without it: a wrong transcript scores
+    higher with a filler."""
     results: list[AlignResult | None] = [None] * len(prepared)
     ok = [i for i, p in enumerate(prepared) if p.error is None]
     for i, p in enumerate(prepared):
@@ -211,9 +232,11 @@ def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[
         feats = [prepared[i].feats for i in ok]
         offsets = np.concatenate([[0], np.cumsum([len(f) for f in feats])]).astype(np.int64)
         scores, logp = model.scores(np.concatenate(feats), offsets=offsets)
-        graphs = [build_graph(prepared[i].units, model.topology) for i in ok]
-        best, path = viterbi_batch(scores, offsets, graphs)
+        graphs = [build_graph(prepared[i].units, model.topology, filler=filler) for i in ok]
         free = free_loop_score(scores, offsets, model.topology)
+        if filler:
+            scores = with_filler(scores, model.topology)
+        best, path = viterbi_batch(scores, offsets, graphs)
         for k, i in enumerate(ok):
             a, b = offsets[k], offsets[k + 1]
             item = prepared[i].item
@@ -229,5 +252,5 @@ def decode_prepared(model: AcousticModel, prepared: Sequence[Prepared]) -> list[
     return [r for r in results if r is not None]
 
 
-def align_batch(model: AcousticModel, items: Sequence[AlignItem]) -> list[AlignResult]:
-    return decode_prepared(model, [prepare(item, model) for item in items])
+def align_batch(model: AcousticModel, items: Sequence[AlignItem], *, filler: bool = False) -> list[AlignResult]:
+    return decode_prepared(model, [prepare(item, model) for item in items], filler=filler)

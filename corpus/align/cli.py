@@ -65,7 +65,8 @@ def _train(args: argparse.Namespace) -> int:
         explicit = {name: value for name, value in (("dictionary", args.dictionary),
                                                     ("max_train_utterances", args.max_utterances),
                                                     ("seed", args.seed), ("head_start", args.head_start),
-                                                    ("init", args.init and args.init.replace("-", "_")))
+                                                    ("init", args.init and args.init.replace("-", "_")),
+                                                    ("units", args.units))
                     if value is not None}
         config = dataclasses.replace(config, **explicit)
         model_dir = train_aligner(items, language=args.lang, out_dir=args.out, config=config, jobs=args.jobs,
@@ -76,6 +77,11 @@ def _train(args: argparse.Namespace) -> int:
     start = "adapted from the synthetic head start" if summary.get("init") == "head_start" else "flat start"
     print(f"wrote {model_dir}: trained on {summary['trained_on']} utterances ({start}; {len(skipped)} rows "
           f"skipped, {summary['unusable']} unusable) in {summary['train_seconds']:.0f} s")
+    if summary.get("units"):
+        letters = summary.get("words_spelled_by_letters", 0)
+        print(f"units: {summary['unit_count']} {summary['units']}"
+              + (f"; {letters} words espeak-ng gave nothing usable for were spelled by letters (e.g. "
+                 f"{', '.join(summary.get('words_spelled_by_letters_examples', [])[:5])})" if letters else ""))
     if summary.get("small_corpus") and summary.get("init") == "flat":
         print(f"warning: {summary['utterances']} utterances are few for a flat start; --init auto (or head-start) "
               "starts from the synthetic head start and adapts it to this corpus")
@@ -185,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
                 except AlignError as error:
                     raise UserError(str(error)) from None
         else:
-            stream = iter_aligned(pending, args.model, jobs=args.jobs, progress=not args.quiet)
+            stream = iter_aligned(pending, args.model, jobs=args.jobs, progress=not args.quiet, filler=args.filler)
         for results in stream:
             for result in results:
                 if textgrids is not None and result.alignment is not None:
@@ -252,7 +258,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--lang", required=True, help="language code (text normalization rules)")
     train.add_argument("--out", required=True, help="model folder to write")
     train.add_argument("--tsv", default="validated.tsv", help="Common Voice TSV to read (default validated.tsv)")
-    train.add_argument("--dictionary", default=None, help="MFA-format pronunciation dictionary (default: graphemes)")
+    train.add_argument("--dictionary", default=None, help="MFA-format pronunciation dictionary (replaces --units)")
+    train.add_argument("--units", choices=("auto", "phonemes", "graphemes"), default=None,
+                       help="espeak-ng phonemes or letters as units (default auto: phonemes where espeak-ng has "
+                            "a voice of the language's own and the spelling is deep, as in English; a head "
+                            "start's units win when adapting it)")
     train.add_argument("--max-utterances", type=positive_int, default=None,
                        help="train on at most this many (default 4000)")
     train.add_argument("--config", default=None,
@@ -284,6 +294,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="with --backend mfa: model for `mfa align` (default: `mfa train` on the corpus)")
     run.add_argument("--max-items", type=positive_int, default=None,
                      help="align at most this many new items in this run (a rerun continues)")
+    run.add_argument("--filler", action="store_true",
+                     help="pauses may hold untranscribed speech (hesitations, words missing from the transcript): "
+                          "it is reported as custom.filler_speech_s instead of stretching the neighbouring words")
     run.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--seed", type=int, default=0, help="accepted for the common options (alignment draws nothing)")

@@ -4,7 +4,9 @@ For any language espeak-ng speaks, `head_start_model(language)` synthesizes a Co
 the language's demo sentences (`corpus.demo`) read by many synthetic speakers (voice variant, pitch,
 range and speaking rate: 135-215 words a minute), degrades it as found audio sounds (white, pink or
 babble noise at 5-30 dB SNR, room reverb on half the clips, gain), and trains an aligner on it from a
-flat start, where the word times are exact. No outside model or data is used.
+flat start, where the word times are exact. No outside model or data is used. Its units are espeak-ng's
+own phonemes for a language with a deep spelling (`corpus.align.units`: exactly what the synthetic speech
+says), or graphemes (shallow spellings; a language espeak reads with a stand-in voice, Luganda).
 
 The model is cached: `<cache>/align-headstart/<language>-<key>/`, the key a hash of the configuration
 and `HEAD_START_VERSION`, so a second call returns at once and the same configuration gives the same
@@ -34,7 +36,7 @@ __all__ = ["HeadStartConfig", "head_start_model", "head_start_dir", "HEAD_START_
 
 log = logging.getLogger(__name__)
 
-HEAD_START_VERSION = 1
+HEAD_START_VERSION = 2  # 2: espeak-ng phonemes as units where espeak has the language's own voice
 # AlignerConfig fields that do not change a flat-start model: left out of the cache key
 _ADAPTATION_FIELDS = frozenset({"init", "head_start", "min_flat_start_utterances", "adapt_rounds", "adapt_epochs",
                                 "adapt_lr", "adapt_synthetic_voices", "adapt_synthetic_max"})

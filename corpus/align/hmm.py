@@ -88,10 +88,14 @@ class Graph:
         return len(self.cls)
 
 
-def build_graph(words_units: list[tuple[int, ...]], topo: Topology, *, edge_silence: bool = True) -> Graph:
-    """The forced-alignment chain for a sequence of words given as unit indices."""
+def build_graph(words_units: list[tuple[int, ...]], topo: Topology, *, edge_silence: bool = True,
+                filler: bool = False) -> Graph:
+    """The forced-alignment chain for a sequence of words given as unit indices. With `filler`, the pause
+    positions use classes n_classes + k (k < silence_states) instead of the silence classes: the caller
+    appends those score columns (a filler: silence, or any speech at a cost)."""
     S, L = topo.states_per_unit, topo.silence_states
-    sil = np.arange(topo.silence_first, topo.silence_first + L)
+    sil = np.arange(topo.n_classes, topo.n_classes + L) if filler else np.arange(topo.silence_first,
+                                                                                  topo.silence_first + L)
     cls: list[int] = []
     word: list[int] = []
     unit_pos: list[int] = []
@@ -110,9 +114,10 @@ def build_graph(words_units: list[tuple[int, ...]], topo: Topology, *, edge_sile
     cls_a = np.asarray(cls, np.int32)
     word_a = np.asarray(word, np.int32)
     is_sil = np.asarray(sil_block, bool)
-    loop = topo.loop_lp[cls_a].astype(np.float32)
+    base = np.where(cls_a >= topo.n_classes, cls_a - L, cls_a)  # a filler state moves like its silence state
+    loop = topo.loop_lp[base].astype(np.float32)
     nxt = np.full(n, NEG, np.float32)
-    nxt[1:] = topo.exit_lp[cls_a[:-1]]
+    nxt[1:] = topo.exit_lp[base[:-1]]
     skip_from = np.full(n, -1, np.int32)
     skip_lp = np.full(n, NEG, np.float32)
     start_ok = np.zeros(n, bool)
@@ -136,7 +141,7 @@ def build_graph(words_units: list[tuple[int, ...]], topo: Topology, *, edge_sile
             continue
         nxt[b] += topo.silence_penalty  # entering an inter-word pause
         skip_from[end] = b - 1
-        skip_lp[end] = topo.exit_lp[cls_a[b - 1]]
+        skip_lp[end] = topo.exit_lp[base[b - 1]]
     n_units_total = sum(len(u) for u in words_units)
     return Graph(cls=cls_a, word=word_a, unit_pos=np.asarray(unit_pos, np.int32), loop_lp=loop, next_lp=nxt,
                  skip_from=skip_from, skip_lp=skip_lp, start_ok=start_ok, end_ok=end_ok,

@@ -32,10 +32,11 @@ from corpus.align.aligner import Prepared, decode_prepared, prepare, word_units
 from corpus.align.features import frame_energy, mfcc_deltas, speech_mask
 from corpus.align.gmm import DiagGMM
 from corpus.align.hmm import Topology, build_graph, viterbi_batch
-from corpus.align.lexicon import Lexicon, LexiconError, read_mfa_dictionary
+from corpus.align.lexicon import PHONEMES, Lexicon, LexiconError, read_mfa_dictionary
 from corpus.align.mlp import MLP
 from corpus.align.model import AcousticModel, load_model
 from corpus.align.types import AlignError, AlignerConfig, AlignItem
+from corpus.align.units import choose_units, extend_lexicon, phoneme_lexicon, spelling_sources
 from corpus.engines import map_ordered
 
 __all__ = ["train_aligner"]
@@ -192,13 +193,11 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     head_dir = _head_start(config, language, len(items), jobs=jobs, progress=progress)
     head = load_model(head_dir) if head_dir is not None else None
     if head is not None:
-        lexicon, topo = head.lexicon, head.topology
+        lexicon, topo = extend_lexicon(head.lexicon, [it.words for it in items]), head.topology
         config = replace(config, splice=head.config.splice, states_per_unit=head.topology.states_per_unit,
                          silence_states=head.topology.silence_states)
     else:
-        dictionary = read_mfa_dictionary(config.dictionary) if config.dictionary else None
-        lexicon = Lexicon.from_words((w for it in items for w in it.words), dictionary=dictionary,
-                                     min_count=config.min_unit_count)
+        lexicon = _lexicon(items, language, config)
         if not lexicon.units:
             raise AlignError("the corpus has no unit frequent enough to model")
         topo = Topology.uniform(len(lexicon.units), config.states_per_unit, config.silence_states,
@@ -229,7 +228,7 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
                      mel=np.concatenate([p.feats for p in train]), offsets=offsets)
     feature_s = time.perf_counter() - started
     if head is not None:
-        return _finish_adapted(head, corpus, held, config=config, language=language, rng=rng, items=items,
+        return _finish_adapted(head, lexicon, corpus, held, config=config, language=language, rng=rng, items=items,
                                unusable=unusable, head_dir=head_dir, started=started, feature_s=feature_s,
                                progress=progress, out_dir=out_dir, jobs=jobs)
     cep = np.concatenate([mfcc_deltas(corpus.feats(b)) for b in range(len(train))])
@@ -282,10 +281,32 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     model.calibration = _calibrate(model, held, rng)
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(train), "held_out": len(held),
                      "init": "flat", "small_corpus": len(items) < config.min_flat_start_utterances,
+                     **_units_summary(lexicon, items),
                      "frames": int(len(labels)), "feature_seconds": round(feature_s, 2),
                      "train_seconds": round(time.perf_counter() - started, 2), "history": history}
     log.info("aligner trained on %d utterances in %.1f s", len(train), time.perf_counter() - started)
     return model.save(out_dir)
+
+
+def _units_summary(lexicon: Lexicon, items: list[AlignItem]) -> dict:
+    """What the units are and which corpus words could only be spelled by letters (espeak gave nothing usable)."""
+    sources = spelling_sources(lexicon, (w for it in items for w in it.words))
+    by_letters = sources.get("letters", [])
+    return {"units": lexicon.kind, "unit_count": len(lexicon.units), "words_spelled_by_letters": len(by_letters),
+            "words_spelled_by_letters_examples": by_letters[:20]}
+
+
+def _lexicon(items: list[AlignItem], language: str, config: AlignerConfig) -> Lexicon:
+    """An MFA dictionary's phones, else espeak-ng phonemes or graphemes (`units.choose_units`)."""
+    if config.dictionary:
+        return Lexicon.from_words((w for it in items for w in it.words),
+                                  dictionary=read_mfa_dictionary(config.dictionary), min_count=config.min_unit_count)
+    try:
+        if choose_units(config.units, language, [it.words for it in items]) == PHONEMES:
+            return phoneme_lexicon([it.words for it in items], language, min_count=config.min_unit_count)
+    except LexiconError as error:
+        raise AlignError(str(error)) from None
+    return Lexicon.from_words((w for it in items for w in it.words), min_count=config.min_unit_count)
 
 
 def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int | None,
@@ -306,8 +327,8 @@ def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int
     return head_start_model(language, jobs=jobs, progress=progress)
 
 
-def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], *, config: AlignerConfig,
-                    language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
+def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held: list[Prepared], *,
+                    config: AlignerConfig, language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
                     started: float, feature_s: float, progress: bool, out_dir: str | Path,
                     jobs: int | None) -> Path:
     """Adapt the head start to the corpus (EM; with synthetic readings of its transcripts), calibrate the
@@ -329,7 +350,7 @@ def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], 
                                                                                dtype=np.int64)])
     note({"stage": "synthetic_readings", "count": len(readings)})
     model, labels = adapt_model(head, mel, offsets, units, config=config, language=language, rng=rng, on_round=note,
-                                real_count=len(corpus.units))
+                                real_count=len(corpus.units), lexicon=lexicon)
     # no held-out utterances in a small corpus: calibrate on the corpus itself (the clips this model aligns)
     calibration_set = held if len(held) >= 4 else [Prepared(it, feats=corpus.feats(b), units=corpus.units[b],
                                                             num_samples=0) for b, it in enumerate(corpus.items)]
@@ -337,6 +358,7 @@ def _finish_adapted(head: AcousticModel, corpus: _Corpus, held: list[Prepared], 
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(corpus.units),
                      "held_out": len(held), "init": "head_start", "head_start": str(head_dir),
                      "small_corpus": len(items) < config.min_flat_start_utterances,
+                     **_units_summary(model.lexicon, items),
                      "calibrated_in_sample": len(held) < 4, "frames": int(corpus.offsets[-1]),
                      "synthetic_readings": len(readings),
                      "feature_seconds": round(feature_s, 2),

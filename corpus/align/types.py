@@ -45,8 +45,13 @@ class AlignerConfig:
 
     states_per_unit: int = 3
     silence_states: int = 3
-    min_unit_count: int = 5             # graphemes rarer than this in the corpus are not units
-    dictionary: str | None = None       # MFA-format pronunciation dictionary; None -> graphemes
+    min_unit_count: int = 5             # units (graphemes, phonemes) rarer than this in the corpus are not units
+    # "phonemes" (espeak-ng's, per language: corpus.align.units), "graphemes", or "auto" (phonemes where espeak
+    # has a voice of the language's own and the spelling is deep, else graphemes: units.choose_units); a head
+    # start's units win over this when adapting.
+    # The units a model uses are its lexicon's kind (model.json) and summary["units"]
+    units: str = "auto"
+    dictionary: str | None = None       # MFA-format pronunciation dictionary (its phones replace `units`)
     max_train_utterances: int = 4000    # a random subset of a larger corpus is used for training
     gmm_mixtures: tuple[int, ...] = (1, 1, 1, 2, 4, 8)  # components per class, one Viterbi-EM round each
     mlp_rounds: int = 3                 # hybrid rounds: train MLP on the alignment, realign
@@ -73,6 +78,8 @@ class AlignerConfig:
     adapt_synthetic_max: int = 600      # readings in all (a large corpus gets fewer per transcript)
 
     def __post_init__(self) -> None:
+        if self.units not in ("auto", "phonemes", "graphemes"):
+            raise ValueError(f"units must be 'auto', 'phonemes' or 'graphemes', not {self.units!r}")
         if self.init not in ("flat", "head_start", "auto"):
             raise ValueError(f"init must be 'flat', 'head_start' or 'auto', not {self.init!r}")
         if self.adapt_rounds < 1 or self.adapt_epochs < 1 or self.adapt_synthetic_voices < 0:
