@@ -26,7 +26,6 @@ audio to clips (`kws.data`) so that models see warm-state features, as in a stre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -30,7 +30,7 @@ model's output scale (1/256) so float and int8 models feed RecognizeCommands the
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from corpus.configs import content_hash, from_jsonable, json_text
+from corpus.configs import from_jsonable, json_text
 
 __all__ = ["BuildConfig", "STAGES", "STAGE_FIELDS", "config_to_json", "config_from_json"]
 
