@@ -3,7 +3,6 @@ declares them): normalize the captions, align the transcripts to the audio, and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -108,24 +107,12 @@ def _train(ctx: Context, name: str, items: list, head_start: Path | None = None)
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     try:
-        with _one_blas_thread():
-            train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=ctx.jobs,
-                          progress=ctx.progress)
+        train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=ctx.jobs, progress=ctx.progress)
     except Exception as error:  # noqa: BLE001 - no aligner, no build
         raise StageError(f"training the aligner ({name}) on {len(items)} utterances failed: {error}") from None
     os.replace(tmp, model_dir)
     ctx.add_timing(f"align_training_{name}", time.perf_counter() - started, len(items))
     return model_dir
-
-
-def _one_blas_thread():
-    """The MLP trains on 512-frame minibatches: products that small gain nothing from BLAS threads, and on a
-    busy machine their spinning threads made an epoch 6x slower (19 s vs 3 s for 32k frames, 2 cores)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # no threadpoolctl: BLAS defaults
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _head_start(ctx: Context) -> tuple[Path | None, str]:
