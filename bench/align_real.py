@@ -110,11 +110,16 @@ def agreement(words, reference: Reference, offset_s: float = 0.0) -> list[float]
 
 
 def summarize(errors: list[float]) -> dict:
-    e = np.abs(np.asarray(errors, np.float64))
+    """MAE, median, share within 40 ms and the signed mean (ours - reference) of starts and of ends, from
+    `agreement()`'s interleaved start/end differences."""
+    signed = np.asarray(errors, np.float64)
+    e = np.abs(signed)
     if e.size == 0:
         return {"mae_ms": None, "median_ms": None, "within_40ms": 0.0, "boundaries": 0}
     return {"mae_ms": round(float(e.mean()) * 1000, 1), "median_ms": round(float(np.median(e)) * 1000, 1),
-            "within_40ms": round(float(np.mean(e <= 0.04)), 4), "boundaries": int(e.size)}
+            "within_40ms": round(float(np.mean(e <= 0.04)), 4), "boundaries": int(e.size),
+            "start_bias_ms": round(float(signed[0::2].mean()) * 1000, 1),
+            "end_bias_ms": round(float(signed[1::2].mean()) * 1000, 1)}
 
 
 def long_recording(items: list[AlignItem], work: Path, seed: int) -> tuple[Path, list[str], dict[str, float]]:
@@ -168,7 +173,10 @@ def real_speech_figures(work: Path, seed: int, quick: bool, jobs: int) -> dict:
     head = head_start_model("en", config=head_config, jobs=jobs, progress=False)
     head_s = time.perf_counter() - started
     head_lexicon = load_model(head).lexicon
+    head_record = json.loads((head / "head_start.json").read_text(encoding="utf-8"))
     figures: dict = {"real_head_start_seconds": round(head_s, 1), "real_head_start_sentences": head_config.sentences,
+                     "real_head_start_other_families": head_record.get("adapted_to", []),
+                     "real_head_start_other_readings": head_record.get("readings", 0),
                      "real_units": head_lexicon.kind, "real_unit_count": len(head_lexicon.units)}
     runs = {"head_start_only": head}
     started = time.perf_counter()

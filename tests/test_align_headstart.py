@@ -3,8 +3,11 @@ the small-corpus fallback (`init="auto"`), and the CLI's report of it."""
 
 from __future__ import annotations
 
+import json
 import logging
+import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,7 @@ from corpus.align import AlignerConfig, AlignError, align_items, train_aligner
 from corpus.align.cli import register
 from corpus.align.headstart import HeadStartConfig, head_start_dir, head_start_model
 from corpus.align.model import load_model
+from corpus.align.voice_readings import ReadingPlan, family_readings
 from corpus.align.sources import items_from_common_voice
 from corpus.cli import run_cli
 from corpus.demo.common_voice import SynthCVConfig, synth_common_voice
@@ -108,3 +112,42 @@ def test_cli_train_init_head_start_reports_it(head, small_corpus, tmp_path, caps
     (tmp_path / "c.json").write_text(AlignerConfig(min_unit_count=1, mlp_rounds=0).to_json(), encoding="utf-8")
     assert run_cli("python -m corpus", "", [register], flat) == 0
     assert "few for a flat start" in capsys.readouterr().out
+
+
+def test_espeak_only_where_no_other_family_speaks_the_language(tmp_path):
+    # Flite speaks English only: for lg the configured other families change nothing, key included
+    assert head_start_dir("lg", TINY, tmp_path) == head_start_dir("lg", replace(TINY, other_readings=0), tmp_path)
+    assert head_start_dir("en", replace(TINY, other_families=()), tmp_path) == \
+        head_start_dir("en", replace(TINY, other_readings=0), tmp_path)
+    with pytest.raises(ValueError, match="other_readings"):
+        HeadStartConfig(other_readings=-1)
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed (make test installs it: "
+                                                            "tools/ensure_flite.sh)")
+def test_english_head_start_is_adapted_to_flite_voices(tmp_path):
+    config = replace(TINY, other_readings=30, other_voices=4)
+    espeak_only = replace(config, other_readings=0)
+    model_dir = head_start_model("en", config=config, cache_dir=tmp_path, jobs=2, progress=False)
+    base_dir = head_start_dir("en", espeak_only, tmp_path)
+    assert model_dir != base_dir and (base_dir / "model.npz").is_file()  # the espeak model is built first, kept
+    record = json.loads((model_dir / "head_start.json").read_text(encoding="utf-8"))
+    assert record["adapted_to"] == ["flite"] and record["readings"] >= 25 and record["espeak_model"] == base_dir.name
+    summary = load_model(model_dir).summary
+    assert summary["init"] == "head_start" and summary["trained_on"] + summary["held_out"] == record["readings"]
+    assert not list(tmp_path.glob("align-headstart/.build-*"))
+    started = time.perf_counter()
+    assert head_start_model("en", config=config, cache_dir=tmp_path) == model_dir
+    assert time.perf_counter() - started < 1.0
+    # Flite speech the model never heard (other sentences and voices) fits the adapted model better
+    plan = ReadingPlan(language="en", families=("flite",), readings=12, voices=3, seed=99,
+                       noise=NoisePlan(noisy_share=1.0, snr_db=(15.0, 25.0), noise_kinds=("pink",)))
+    unseen = family_readings(plan, tmp_path / "unseen", jobs=1)
+    assert len(unseen) == 12
+
+    def fit(model) -> float:
+        results = align_items(unseen, model, jobs=1, progress=False)
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        return float(np.mean([r.alignment.custom["frame_log_ratio"] for r in results]))
+
+    assert fit(model_dir) > fit(base_dir)
