@@ -75,6 +75,8 @@ def _train(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from None
     summary = json.loads((Path(model_dir) / "model.json").read_text(encoding="utf-8"))["summary"]
     start = "adapted from the synthetic head start" if summary.get("init") == "head_start" else "flat start"
+    if summary.get("head_start_voices"):
+        start += f" of {' + '.join(summary['head_start_voices'])} voices"
     print(f"wrote {model_dir}: trained on {summary['trained_on']} utterances ({start}; {len(skipped)} rows "
           f"skipped, {summary['unusable']} unusable) in {summary['train_seconds']:.0f} s")
     if summary.get("units"):

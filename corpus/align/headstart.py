@@ -45,7 +45,7 @@ HEAD_START_VERSION = 2  # 2: espeak-ng phonemes as units where espeak has the la
 # AlignerConfig fields that do not change a flat-start model: left out of the cache key
 _ADAPTATION_FIELDS = frozenset({"init", "head_start", "min_flat_start_utterances", "adapt_rounds", "adapt_epochs",
                                 "adapt_lr", "adapt_synthetic_voices", "adapt_synthetic_max"})
-_OTHER_FIELDS = ("other_families", "other_readings", "other_voices")  # in the key only when a family runs here
+_OTHER_FIELDS = ("other_families", "other_readings", "other_voices", "other_speed")  # in the key only when a family runs here
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,6 +65,7 @@ class HeadStartConfig:
     other_families: tuple[str, ...] = ("flite",)
     other_readings: int = 400          # demo sentences they read (0: espeak only)
     other_voices: int = 16             # voices per family (Flite: 4 base voices, rate and pitch vary)
+    other_speed: tuple[float, float] = (1.0, 1.0)  # speed perturbation of their readings (voice_readings)
 
     def __post_init__(self) -> None:
         if self.sentences < 20 or self.speakers < 2:
@@ -90,7 +91,10 @@ def head_start_dir(language: str, config: HeadStartConfig | None = None,
     parts: list[object] = [language, corpus, trained, HEAD_START_VERSION]
     families = _other_families(language, config)
     if families:  # only then is the model adapted to other voices (an espeak-only key stays as it was)
-        parts.append({"families": families, "readings": config.other_readings, "voices": config.other_voices})
+        other = {"families": families, "readings": config.other_readings, "voices": config.other_voices}
+        if config.other_speed != (1.0, 1.0):
+            other["speed"] = list(config.other_speed)
+        parts.append(other)
     return _cache_root(cache_dir) / "align-headstart" / f"{language}-{stable_hash(*parts)}"
 
 
@@ -193,7 +197,7 @@ def _adapt_to_other_voices(language: str, config: HeadStartConfig, families: tup
     noise = NoisePlan(noisy_share=1.0, snr_db=config.snr_db, noise_kinds=config.noise_kinds,
                       reverb_share=config.reverb_share, rt60_s=config.rt60_s)
     plan = ReadingPlan(language=language, families=families, readings=config.other_readings,
-                       voices=config.other_voices, seed=config.seed, noise=noise)
+                       voices=config.other_voices, seed=config.seed, noise=noise, speed=config.other_speed)
     log.info("adapting the %s head start to %s voices in %s", language, ", ".join(families), target)
     with tempfile.TemporaryDirectory(prefix=f".build-{language}-", dir=target.parent) as work:
         items = family_readings(plan, Path(work) / "readings", jobs=jobs, progress=progress)

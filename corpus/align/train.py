@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -327,6 +328,15 @@ def _head_start(config: AlignerConfig, language: str, n_items: int, *, jobs: int
     return head_start_model(language, jobs=jobs, progress=progress)
 
 
+def _head_start_voices(head_dir: Path) -> list[str]:
+    """The synthesizer families a synthetic head start heard (its head_start.json); [] for any other model."""
+    try:
+        record = json.loads((Path(head_dir) / "head_start.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return ["espeak", *record.get("adapted_to", [])]
+
+
 def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held: list[Prepared], *,
                     config: AlignerConfig, language: str, rng: np.random.Generator, items: list[AlignItem], unusable: int, head_dir: Path,
                     started: float, feature_s: float, progress: bool, out_dir: str | Path,
@@ -357,6 +367,7 @@ def _finish_adapted(head: AcousticModel, lexicon: Lexicon, corpus: _Corpus, held
     model.calibration = _calibrate(model, calibration_set, rng)
     model.summary = {"utterances": len(items), "unusable": unusable, "trained_on": len(corpus.units),
                      "held_out": len(held), "init": "head_start", "head_start": str(head_dir),
+                     "head_start_voices": _head_start_voices(head_dir),
                      "small_corpus": len(items) < config.min_flat_start_utterances,
                      **_units_summary(model.lexicon, items),
                      "calibrated_in_sample": len(held) < 4, "frames": int(corpus.offsets[-1]),

@@ -44,6 +44,9 @@ class ReadingPlan:
     voices: int
     seed: int
     noise: object
+    # speed perturbation (as Kaldi's): each reading resampled by a factor drawn here, which scales its
+    # tempo, pitch and formants together (a longer or shorter vocal tract); (1, 1): off
+    speed: tuple[float, float] = (1.0, 1.0)
 
 
 class _Read:
@@ -69,6 +72,11 @@ class _Read:
         except VoiceError:
             return None
         rng = np.random.default_rng([self.plan.seed, index])
+        factor = float(rng.uniform(*self.plan.speed))
+        if abs(factor - 1.0) > 1e-3:  # played `factor` times faster: resampled from 16 kHz * factor
+            from corpus.audio import resample
+
+            speech = resample(speech, int(round(16000 * factor)), 16000)
         pads = [np.zeros(int(rng.uniform(*_EDGE_PAUSE_S) * 16000), np.float32) for _ in range(2)]
         samples = degrade(np.concatenate([pads[0], speech, pads[1]]), draw_augmentation(self.plan.noise, rng), rng,
                           language=self.plan.language, seed=self.plan.seed)
