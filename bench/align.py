@@ -27,7 +27,9 @@ the synthetic head start adapted to them); real_head_start_only_*: the head star
 real_small_corpus_flat_within_40ms: a flat start on those sentences (what collapsed before);
 real_long_words_aligned (goal >= 0.98): the sentences joined into one ~3-minute recording with pauses and
 pink noise, `align long` with the adapted model, and real_long_mae_ms / _within_40ms on the six clips in it.
-The head start is the default one (built once, cached; its build time is real_head_start_seconds).
+The head start is the default one (built once, cached; its build time is real_head_start_seconds;
+real_head_start_other_families: the synthesizer families it was EM-adapted to besides espeak-ng, Flite
+where installed); real_runs gives each run's figures by reference and its signed start/end bias.
 
 --quick: 300 training and 60 (+15 wrong) evaluation clips per language, a 3-minute long recording.
 """
