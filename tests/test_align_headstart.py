@@ -144,6 +144,8 @@ def test_english_head_start_is_adapted_to_flite_voices(tmp_path):
                        noise=NoisePlan(noisy_share=1.0, snr_db=(15.0, 25.0), noise_kinds=("pink",)))
     unseen = family_readings(plan, tmp_path / "unseen", jobs=1)
     assert len(unseen) == 12
+    again = family_readings(plan, tmp_path / "again", jobs=2)  # same plan, same bytes, whatever the pool
+    assert [Path(i.audio_path).read_bytes() for i in again] == [Path(i.audio_path).read_bytes() for i in unseen]
 
     def fit(model) -> float:
         results = align_items(unseen, model, jobs=1, progress=False)
