@@ -54,6 +54,7 @@ class CaptionTiming(Outcome):
     offset_s: float = 0.0
     drift: float = 0.0
     fit: float = 0.0
+    cue_confidence: tuple[float, ...] = ()  # per cue with words (`align_stage.cue_confidence`)
 
 
 @dataclass(frozen=True, kw_only=True)
