@@ -4,11 +4,14 @@
    times are only hints. A speech-activity track (10 ms frames louder than the document's noise floor)
    is matched against the caption cues: the offset (-4..4 s) and drift (-1.5..1.5 %) that put the most
    activity inside cues and the least outside win (grid search on cumulative sums, linear in cues).
-2. Training (`training_items`): every cue with words, mapped through that estimate and widened by
+2. Training (`training_items`): a cue with words, mapped through that estimate and widened by
    `train_pad_s`, is one training utterance of `corpus.align.train_aligner` (the same grapheme aligner
    the MSWC builder uses). By default it adapts the language's synthetic head start to these cues by
    a short EM (`corpus.align.adapt`; the head start is built once per language from espeak-ng speech
-   and cached); `aligner_init="flat"` trains from a flat start instead. No outside model.
+   and cached) on a fixed budget of audio (`adapt_max_s`): the documents take turns, each giving its
+   most confident cue next (`cue_confidence`: speech inside the mapped span, quiet just outside), so the
+   adaptation costs the same for an hour or a thousand hours and hears every document's voices.
+   `aligner_init="flat"` trains from a flat start on every cue instead. No outside model.
 3. Alignment (`align_document`, per document): `corpus.align.long_audio.align_long_samples`
    (windows of `window_s`, words skippable, a garbage path for untranscribed sound). The caption times
    are not used here: the text is anchored to the audio window by window.
