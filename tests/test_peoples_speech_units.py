@@ -99,7 +99,8 @@ def test_segment_trims_edges_next_to_unplaced_or_unsure_words():
     assert [u.text for u in utts] == ["w0 w1 w2", "w4 w5 w6 w7"]
     utts, counts = segment_document("d", words, [], 10.0, SegmentParams(min_utterance_s=0.5, trim_unsure_edges=True))
     assert [u.text for u in utts] == ["w0 w1", "w5 w6 w7"] and counts["edge_words_trimmed"] == 2
-    assert utts[0].audio_end_s == pytest.approx(0.95)  # padding stops half-way to the trimmed word
+    assert utts[0].audio_end_s == pytest.approx(0.9)  # no padding towards the trimmed word (its time is suspect)
+    assert utts[1].audio_start_s == pytest.approx(2.5) and utts[1].audio_end_s == pytest.approx(4.05)
     # a first or last word aligned with little confidence is trimmed too
     words = _words(spec)
     words[0][4] = words[7][4] = 0.55
