@@ -8,8 +8,8 @@ share a band are candidates, kept as duplicates when their estimated Jaccard sim
 `threshold`. Duplicate groups are the connected components; each keeps one canonical document: the
 most permissive license (public domain, then CC-BY, then CC-BY-SA), then the longest recording (a
 re-upload is usually trimmed or cut; what the grader keeps of two copies of one show differs by chance),
-then the most audio the grader kept, then the smallest id. Everything is a pure function of the transcripts and the config: the same on both
-engines, byte for byte.
+then the most audio the grader kept, then the smallest id. Everything is a pure function of the
+transcripts and the config: the same on both engines, byte for byte.
 """
 
 from __future__ import annotations
