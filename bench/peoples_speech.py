@@ -296,11 +296,15 @@ def main() -> None:
                                                                + sum(head_start_s.values())), 1)
     figures["timeouts"] = en["timeouts"] + sw["timeouts"]
     figures["audio_minutes"] = round(audio_s / 60, 1)
+    real = figures.get("real_tiers", {})
     summary = (f"people's speech ({'quick' if quick else 'full'}, {figures['audio_minutes']} min): boundary MAE "
                f"{figures['boundary_mae_ms']} ms, bad recall {figures['bad_transcript_recall']}, good dropped "
                f"{figures['good_dropped_rate']}, clean precision {figures['clean_precision']}, dedup P/R "
-               f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x "
-               f"({figures.get('rtf_with_head_start_build')}x with the head-start builds), timeouts "
+               f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x at load "
+               f"{figures['load_average']} (CPU: {figures.get('rtf_cpu_2_cores')}x on 2 cores; "
+               f"{figures.get('rtf_with_head_start_build')}x with the head-start builds), real sentences kept "
+               f"{real.get('clean')} clean + {real.get('noisy')} noisy, "
+               f"timeouts "
                f"{figures['timeouts']}, spark==local {figures['spark_equals_local']}")
     emit("peoples_speech", figures, summary)
 
