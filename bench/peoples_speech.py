@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
@@ -107,6 +108,63 @@ def head_start_seconds(work: Path, language: str) -> float | None:
     return known.get(key)
 
 
+class CpuMeter:
+    """CPU seconds used by this process and every process under it (the pool's workers are the forkserver's
+    children, so resource.getrusage misses them): /proc is sampled every `period_s` and each process's last
+    reading kept. On a shared machine, wall time measures the neighbours too; CPU time does not.
+    Linux only (elsewhere `seconds` is None)."""
+
+    def __init__(self, period_s: float = 0.2) -> None:
+        import threading
+
+        self.period_s, self.seen, self.stop = period_s, {}, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.base = {}
+
+    def _sample(self) -> None:
+        parents, times = {}, {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / self.tick
+        me = os.getpid()
+        for pid, cpu in times.items():
+            p, depth = pid, 0
+            while p not in (me, 0, 1) and depth < 16:
+                p, depth = parents.get(p, 0), depth + 1
+            if p == me:
+                self.seen[pid] = cpu
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.period_s):
+            self._sample()
+
+    def __enter__(self) -> "CpuMeter":
+        if Path("/proc/self/stat").exists():
+            self._sample()
+            self.base = dict(self.seen)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.base:
+            return None
+        children = sum(v - self.base.get(k, 0.0) for k, v in self.seen.items() if k != os.getpid())
+        return round(children + os.times().user + os.times().system - self.base.get(os.getpid(), 0.0), 1)
+
+
 def dataset_digest(out: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(out.rglob("*")):
@@ -193,8 +251,10 @@ def main() -> None:
         out = work / f"out-{tag}-{lang}"
         shutil.rmtree(out, ignore_errors=True)
         config = BuildConfig(language=lang, seed=args.seed)
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
-        build_peoples_speech(items, out, config, engine="local", progress=False)
+        with CpuMeter() as meter:
+            build_peoples_speech(items, out, config, engine="local", progress=False)
         wall = time.perf_counter() - started
         report = json.loads((out / "report.json").read_text())
         timings = json.loads((out / ".work" / "timings.json").read_text())
@@ -203,7 +263,8 @@ def main() -> None:
         audio_s += seconds
         scores = score_build(out, items, lang)
         figures[lang] = {**scores, **dedup_figures(out, items, config), "audio_s": round(seconds, 1),
-                         "wall_s": round(wall, 1), "rtf": round(seconds / wall, 1),
+                         "wall_s": round(wall, 1), "rtf": round(seconds / wall, 1), "cpu_s": meter.seconds,
+                         "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
                          "rtf_excluding_training": round(seconds / max(1e-3, wall - training_s), 1),
                          "training_s": round(training_s, 1), "head_start_build_s": head_start_s[lang],
                          "stage_s": {k: v["seconds"] for k, v in timings.items()},
@@ -227,16 +288,23 @@ def main() -> None:
                 "dedup_recall_datasketch"):
         figures[key] = mean(key)
     figures["rtf"] = round(audio_s / (en["wall_s"] + sw["wall_s"]), 1)
+    if en["cpu_s"] and sw["cpu_s"]:  # what 2 idle cores would give if every CPU second ran in parallel
+        figures["rtf_cpu_2_cores"] = round(audio_s / ((en["cpu_s"] + sw["cpu_s"]) / 2), 1)
+    figures["load_average"] = max(en["load_average"] + sw["load_average"])
     if None not in head_start_s.values():  # as if both head starts were built for this corpus alone
         figures["rtf_with_head_start_build"] = round(audio_s / (en["wall_s"] + sw["wall_s"]
                                                                + sum(head_start_s.values())), 1)
     figures["timeouts"] = en["timeouts"] + sw["timeouts"]
     figures["audio_minutes"] = round(audio_s / 60, 1)
+    real = figures.get("real_tiers", {})
     summary = (f"people's speech ({'quick' if quick else 'full'}, {figures['audio_minutes']} min): boundary MAE "
                f"{figures['boundary_mae_ms']} ms, bad recall {figures['bad_transcript_recall']}, good dropped "
                f"{figures['good_dropped_rate']}, clean precision {figures['clean_precision']}, dedup P/R "
-               f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x "
-               f"({figures.get('rtf_with_head_start_build')}x with the head-start builds), timeouts "
+               f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x at load "
+               f"{figures['load_average']} (CPU: {figures.get('rtf_cpu_2_cores')}x on 2 cores; "
+               f"{figures.get('rtf_with_head_start_build')}x with the head-start builds), real sentences kept "
+               f"{real.get('clean')} clean + {real.get('noisy')} noisy, "
+               f"timeouts "
                f"{figures['timeouts']}, spark==local {figures['spark_equals_local']}")
     emit("peoples_speech", figures, summary)
 

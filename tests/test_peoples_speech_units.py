@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from corpus.peoples_speech.align_stage import credible_timing, fit_caption_timing, window_bound
+from corpus.peoples_speech.align_stage import (credible_timing, cue_confidence, fit_caption_timing, training_items,
+                                                window_bound)
 from corpus.peoples_speech.config import BuildConfig, subset_name
-from corpus.peoples_speech.dedup import duplicate_groups, lsh_pairs, minhash, shingles
+from corpus.peoples_speech.dedup import canonical_order, duplicate_groups, lsh_pairs, minhash, shingles
 from corpus.peoples_speech.grade import cer, tier_of
 from corpus.peoples_speech.ingest import IngestTask, ingest_item, read_captions
 from corpus.peoples_speech.normalize import normalize_document, spell_number_en
 from corpus.peoples_speech.recognize import RecognizerError, load_plugin, word_loop_decode
-from corpus.peoples_speech.segment import SegmentParams, segment_document
+from corpus.peoples_speech.segment import SegmentParams, relative_floors, segment_document
 from corpus.peoples_speech.split import split_of
 
 
@@ -97,7 +99,8 @@ def test_segment_trims_edges_next_to_unplaced_or_unsure_words():
     assert [u.text for u in utts] == ["w0 w1 w2", "w4 w5 w6 w7"]
     utts, counts = segment_document("d", words, [], 10.0, SegmentParams(min_utterance_s=0.5, trim_unsure_edges=True))
     assert [u.text for u in utts] == ["w0 w1", "w5 w6 w7"] and counts["edge_words_trimmed"] == 2
-    assert utts[0].audio_end_s == pytest.approx(0.95)  # padding stops half-way to the trimmed word
+    assert utts[0].audio_end_s == pytest.approx(0.9)  # no padding towards the trimmed word (its time is suspect)
+    assert utts[1].audio_start_s == pytest.approx(2.5) and utts[1].audio_end_s == pytest.approx(4.05)
     # a first or last word aligned with little confidence is trimmed too
     words = _words(spec)
     words[0][4] = words[7][4] = 0.55
@@ -283,3 +286,41 @@ def test_grade_with_a_plugin_recognizer_normalizes_its_output(tmp_path, monkeypa
     assert result["ok"], result["detail"]
     assert [(g["hypothesis"], g["cer"], g["tier"]) for g in result["grades"]] == [
         ("it costs twenty five dollars", 0.0, "clean"), ("no", 1.0, "dropped")]
+
+
+def test_confidence_floors_follow_the_documents_median():
+    params = SegmentParams(min_word_score=0.25, edge_word_score=0.4, typical_score=0.85)
+    assert relative_floors([0.9, 0.95, 0.7], params) == params  # a confident document: the floors as set
+    low = relative_floors([0.3, 0.425, 0.5], params)  # a real voice the aligner knows less: median 0.425
+    assert low.min_word_score == pytest.approx(0.25 * 0.25) and low.edge_word_score == pytest.approx(0.4 * 0.25)
+    # the same words cut into fragments with absolute floors stay one utterance with relative ones
+    spec = [(0.5 * i, 0.5 * i + 0.4) for i in range(8)]
+    words = [[i, f"w{i}", a, b, 0.2 if i % 3 == 1 else 0.45] for i, (a, b) in enumerate(spec)]
+    absolute, _ = segment_document("d", words, [], 10.0, replace(params, typical_score=0.0))
+    relative, _ = segment_document("d", words, [], 10.0, params)
+    assert len(relative) == 1 and relative[0].words == 8 and sum(u.words for u in absolute) < 8
+
+
+def test_adaptation_cues_fixed_budget_most_confident_documents_take_turns():
+    def doc(name: str, n: int, confidence: list[float]) -> dict:
+        cues = [(10.0 * k, 10.0 * k + 3.0, "x") for k in range(n)]
+        return {"id": name, "audio_path": f"{name}.mp3", "duration_s": 10.0 * n, "cues": cues,
+                "words": tuple(f"w{k}" for k in range(n)), "word_cue": tuple(range(n)), "offset_s": 0.0,
+                "drift": 0.0, "fit": 0.1, "cue_confidence": tuple(confidence)}
+
+    docs = [doc("a", 20, [0.1 * (k % 10) for k in range(20)]), doc("b", 3, [0.5, 0.9, 0.2])]
+    items = training_items(docs, pad_s=0.5, max_items=1000, seed=0, max_seconds=15.0)  # 3.5-4 s a cue
+    assert [it.id for it in items] == ["a#00009", "a#00019", "b#00000", "b#00001"]  # the two best of each
+    assert training_items(docs, pad_s=0.5, max_items=1000, seed=0, max_seconds=15.0) == items
+    assert len(training_items(docs, pad_s=0.5, max_items=1000, seed=0)) == 23  # no budget: every cue
+    # confidence: speech inside the mapped cue, quiet just outside it
+    active = np.zeros(1000, bool)
+    active[100:300] = True
+    good, cut, empty = cue_confidence(active, [(1.0, 3.0), (2.0, 2.5), (5.0, 6.0)], 0.0, 0.0)
+    assert good == pytest.approx(1.0) and cut == pytest.approx(0.0) and empty == pytest.approx(0.0)
+
+
+def test_dedup_keeps_the_longest_recording_of_a_license():
+    docs = {"orig": {"id": "orig", "license": "cc-by", "duration_s": 121.7, "aligned_s": 60.0},
+            "reup": {"id": "reup", "license": "cc-by", "duration_s": 119.2, "aligned_s": 64.0}}
+    assert sorted(docs, key=lambda d: canonical_order(docs[d])) == ["orig", "reup"]

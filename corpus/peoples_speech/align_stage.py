@@ -4,11 +4,14 @@
    times are only hints. A speech-activity track (10 ms frames louder than the document's noise floor)
    is matched against the caption cues: the offset (-4..4 s) and drift (-1.5..1.5 %) that put the most
    activity inside cues and the least outside win (grid search on cumulative sums, linear in cues).
-2. Training (`training_items`): every cue with words, mapped through that estimate and widened by
+2. Training (`training_items`): a cue with words, mapped through that estimate and widened by
    `train_pad_s`, is one training utterance of `corpus.align.train_aligner` (the same grapheme aligner
    the MSWC builder uses). By default it adapts the language's synthetic head start to these cues by
    a short EM (`corpus.align.adapt`; the head start is built once per language from espeak-ng speech
-   and cached); `aligner_init="flat"` trains from a flat start instead. No outside model.
+   and cached) on a fixed budget of audio (`adapt_max_s`): the documents take turns, each giving its
+   most confident cue next (`cue_confidence`: speech inside the mapped span, quiet just outside), so the
+   adaptation costs the same for an hour or a thousand hours and hears every document's voices.
+   `aligner_init="flat"` trains from a flat start on every cue instead. No outside model.
 3. Alignment (`align_document`, per document): `corpus.align.long_audio.align_long_samples`
    (windows of `window_s`, words skippable, a garbage path for untranscribed sound). The caption times
    are not used here: the text is anchored to the audio window by window.
@@ -107,13 +110,38 @@ def fit_caption_timing(active: np.ndarray, cues: Sequence[tuple[float, float]], 
     return round(offset, 3), round(drift, 5), round(score * FRAME_S / max(1e-9, float(np.sum(ends - starts))), 4)
 
 
+def cue_confidence(active: np.ndarray, cues: Sequence[tuple[float, float]], offset_s: float, drift: float, *,
+                   margin_s: float = 0.3) -> tuple[float, ...]:
+    """Per cue, how well its span (mapped through the timing estimate) holds one stretch of speech: the
+    share of active frames inside it minus the share in `margin_s` just outside each edge. A cue that
+    covers its speech and is bounded by quiet scores near 1; one cut mid-speech, shifted onto music or
+    over silence scores low. Ranks the cues the aligner adapts on (`training_items`)."""
+    if active.size == 0:
+        return tuple(0.0 for _ in cues)
+    cum = np.concatenate([[0.0], np.cumsum(active.astype(np.float64))])
+    margin = max(1, int(round(margin_s / FRAME_S)))
+
+    def mean(a: int, b: int) -> float:
+        a, b = max(0, min(a, len(active))), max(0, min(b, len(active)))
+        return float(cum[b] - cum[a]) / (b - a) if b > a else 0.0
+
+    out = []
+    for start, end in cues:
+        a = int(round((start - offset_s) / (1 + drift) / FRAME_S))
+        b = int(round((end - offset_s) / (1 + drift) / FRAME_S))
+        outside = (mean(a - margin, a) + mean(b, b + margin)) / 2
+        out.append(round(mean(a, b) - outside, 3))
+    return tuple(out)
+
+
 def estimate_timing(task: TimingTask) -> dict[str, Any]:
     try:
         active = activity_track(task.audio_path)
     except Exception as error:  # noqa: BLE001 - reported per document
         return {"id": task.id, "ok": False, "detail": f"{type(error).__name__}: {error}"}
     offset, drift, score = fit_caption_timing(active, task.cues)
-    return {"id": task.id, "ok": True, "offset_s": offset, "drift": drift, "fit": score}
+    return {"id": task.id, "ok": True, "offset_s": offset, "drift": drift, "fit": score,
+            "cue_confidence": cue_confidence(active, task.cues, offset, drift)}
 
 
 def credible_timing(documents: Sequence[dict[str, Any]], *, max_offset_s: float = 4.0, max_drift: float = 0.015,
@@ -130,32 +158,48 @@ def credible_timing(documents: Sequence[dict[str, Any]], *, max_offset_s: float 
     return kept or [documents[int(np.argmax(fits))]]
 
 
-def training_items(documents: Sequence[dict[str, Any]], *, pad_s: float, max_items: int, seed: int
-                   ) -> list[AlignItem]:
+def training_items(documents: Sequence[dict[str, Any]], *, pad_s: float, max_items: int, seed: int,
+                   max_seconds: float = 0.0) -> list[AlignItem]:
     """One AlignItem per cue with words, times mapped through each document's caption-timing estimate.
 
-    `documents`: {"id", "audio_path", "duration_s", "cues", "words", "word_cue", "offset_s", "drift", "fit"};
-    only those `credible_timing` keeps train. Past `max_items`, a hash of (seed, item id) picks which cues
-    train, the same on every run.
+    `documents`: {"id", "audio_path", "duration_s", "cues", "words", "word_cue", "offset_s", "drift", "fit",
+    "cue_confidence" (optional, one per cue with words, in cue order)}; only those `credible_timing` keeps
+    train. `max_seconds` > 0 caps the audio (what adapting the head start costs, whatever the corpus size):
+    the documents take turns (every voice gets its share), each giving its next most confident cue, until
+    the cap. Past `max_items`, a hash of (seed, item id) picks which cues train. The same on every run.
     """
-    items = []
+    per_doc: list[list[tuple[float, AlignItem]]] = []
     for doc in credible_timing(documents):
         by_cue: dict[int, list[str]] = {}
         for word, cue in zip(doc["words"], doc["word_cue"]):
             by_cue.setdefault(cue, []).append(word)
-        for cue, words in sorted(by_cue.items()):
+        confidence = doc.get("cue_confidence") or ()
+        ranked = []
+        for k, (cue, words) in enumerate(sorted(by_cue.items())):
             start, end = doc["cues"][cue][0], doc["cues"][cue][1]
             start = (start - doc["offset_s"]) / (1 + doc["drift"]) - pad_s
             end = (end - doc["offset_s"]) / (1 + doc["drift"]) + pad_s
             start, end = max(0.0, start), min(doc["duration_s"], end)
             if end - start < 0.5:
                 continue
-            items.append(AlignItem(id=f"{doc['id']}#{cue:05d}", audio_path=doc["audio_path"], words=tuple(words),
-                                   start_s=round(start, 3), duration_s=round(end - start, 3)))
+            item = AlignItem(id=f"{doc['id']}#{cue:05d}", audio_path=doc["audio_path"], words=tuple(words),
+                             start_s=round(start, 3), duration_s=round(end - start, 3))
+            ranked.append((confidence[k] if k < len(confidence) else 0.0, item))
+        ranked.sort(key=lambda ci: (-ci[0], ci[1].id))
+        per_doc.append(ranked)
+    if max_seconds > 0:
+        items, total, turn = [], 0.0, 0
+        while total < max_seconds and any(turn < len(r) for r in per_doc):
+            for ranked in per_doc:
+                if turn < len(ranked) and total < max_seconds:
+                    items.append(ranked[turn][1])
+                    total += ranked[turn][1].duration_s
+            turn += 1
+    else:
+        items = [item for ranked in per_doc for _, item in ranked]
     if len(items) > max_items:
         items = sorted(items, key=lambda it: stable_hash(seed, it.id))[:max_items]
-        items.sort(key=lambda it: it.id)
-    return items
+    return sorted(items, key=lambda it: it.id)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,7 +43,8 @@ def _build(args: argparse.Namespace) -> int:
         config = BuildConfig(language=args.lang, seed=args.seed, on_error=args.on_error, recognizer=args.recognizer,
                              probe_s=args.probe_s, shard_bytes=int(args.shard_mib * 1024 * 1024),
                              clean_max_cer=args.clean_max_cer, noisy_max_cer=args.noisy_max_cer,
-                             aligner_init=args.aligner_init, head_start=args.head_start or "")
+                             aligner_init=args.aligner_init, head_start=args.head_start or "",
+                             adapt_max_s=args.adapt_s)
     except ValueError as error:
         raise UserError(str(error)) from None
     if not Path(args.items).is_dir():
@@ -74,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "the language)")
     build.add_argument("--head-start", default=None, metavar="DIR",
                        help="head-start aligner folder (default: the cached one for --lang, built on first use)")
+    build.add_argument("--adapt-s", type=float, default=240.0, metavar="S",
+                       help="seconds of caption cues the head start adapts on, the most confident of each document in "
+                            "turn (default: %(default)s; a fixed cost whatever the corpus size; 0: every cue)")
     build.add_argument("--on-error", choices=("skip", "stop"), default="skip",
                        help="skip: report bad items and go on (default); stop: stop at the first")
     build.add_argument("--probe-s", type=float, default=90.0, help="audio aligned before the mismatch decision")

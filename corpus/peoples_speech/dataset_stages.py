@@ -114,7 +114,8 @@ def run_dedup(ctx: Context) -> StageOutput:
     candidates = sorted(aligned_s)
     signatures = {d: minhash(shingles(words[d], c.shingle_words), c.minhash_permutations, c.seed) for d in candidates}
     pairs = lsh_pairs(signatures, c.lsh_bands, c.dedup_threshold)
-    meta = {d: {"id": d, "license": documents[d].license, "aligned_s": round(aligned_s[d], 3)} for d in candidates}
+    meta = {d: {"id": d, "license": documents[d].license, "duration_s": documents[d].duration_s,
+                "aligned_s": round(aligned_s[d], 3)} for d in candidates}
     groups = duplicate_groups(pairs, meta)
     dropped, cross = [], []
     for group in groups:

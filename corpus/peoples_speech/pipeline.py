@@ -79,11 +79,12 @@ def _collect_ingest(ctx: Context, tasks: list, results: list[IngestOutcome]) -> 
 
 
 # ---------------------------------------------------------------------------------------------- the builder
-_ALIGN_FIELDS = ("seed", "aligner_init", "head_start", "adapt_rounds", "adapt_epochs", "train_max_utterances",
-                 "train_pad_s", "train_mlp_rounds", "train_mlp_epochs", "train_gmm_mixtures", "window_s", "commit_s",
+_ALIGN_FIELDS = ("seed", "aligner_init", "head_start", "adapt_rounds", "adapt_epochs", "adapt_max_s",
+                 "train_max_utterances", "train_pad_s", "train_mlp_rounds", "train_mlp_epochs", "train_gmm_mixtures",
+                 "window_s", "commit_s",
                  "garbage_lp", "word_skip_lp", "probe_s", "min_word_confidence", "min_matched_share",
                  "timeout_s_per_audio_s", "max_utterance_s", "min_utterance_s", "max_gap_s", "pad_s", "min_word_score",
-                 "max_word_s", "max_stretch")
+                 "max_word_s", "max_stretch", "typical_word_score")
 
 
 def peoples_speech_stages() -> tuple:
@@ -100,7 +101,7 @@ def peoples_speech_stages() -> tuple:
                    run=run_align),
         WholeStage(name="segment", fields=("max_utterance_s", "min_utterance_s", "max_gap_s", "pad_s",
                                            "min_word_score", "max_word_s", "max_stretch", "trim_unsure_edges",
-                                           "edge_word_score", "refine"),
+                                           "edge_word_score", "typical_word_score", "refine"),
                    outputs=(Manifest("utterances", Utterance),), run=run_segment),
         WholeStage(name="grade", fields=("language", "recognizer", "grammar_context_words", "grammar_lm_weight",
                                           "grammar_bigram_bonus", "document_max_median_cer", "min_kept_word_share",

@@ -8,13 +8,17 @@ from typing import Sequence
 __all__ = ["plot_cer", "plot_lengths", "plot_caption_offsets"]
 
 
-def _figure():
-    import matplotlib
+def _figure(width_in: float, height_in: float, panels: int = 1):
+    """(figure, axes) on the Agg canvas, fixed margins: matplotlib's object API, no pyplot (its import and
+    `tight_layout` were most of the write stage's time; nothing here needs a GUI backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=(width_in, height_in))
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, panels, k + 1) for k in range(panels)]
+    fig.subplots_adjust(left=0.1 if panels == 1 else 0.08, right=0.97, bottom=0.15, top=0.9, wspace=0.3)
+    return fig, axes
 
 
 def _save(fig, path: Path) -> None:
@@ -25,8 +29,7 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_cer(values: Sequence[float], clean_max: float, noisy_max: float, path: Path) -> None:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, (ax,) = _figure(7, 3.5)
     ax.hist([min(v, 1.5) for v in values], bins=60, range=(0, 1.5), color="#4472c4")
     for x, label in ((clean_max, "clean"), (noisy_max, "noisy")):
         ax.axvline(x, color="#c00000", linestyle="--")
@@ -34,39 +37,31 @@ def plot_cer(values: Sequence[float], clean_max: float, noisy_max: float, path: 
     ax.set_xlabel("CER (recognizer output vs aligned text; > 1.5 shown at 1.5)")
     ax.set_ylabel("utterances")
     ax.set_title(f"CER of {len(values)} utterances")
-    fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_lengths(durations_s: Sequence[float], path: Path) -> None:
-    plt = _figure()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, (ax,) = _figure(7, 3.5)
     ax.hist(durations_s, bins=30, range=(0, 16), color="#70ad47")
     ax.set_xlabel("utterance length (s)")
     ax.set_ylabel("utterances")
     ax.set_title(f"{len(durations_s)} utterances, {sum(durations_s) / 3600:.2f} h")
-    fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)
 
 
 def plot_caption_offsets(offsets_s: Sequence[float], path: Path, *, truth: Sequence[tuple[float, float]] = ()
                          ) -> None:
     """Histogram of caption start - aligned start per utterance; with synthetic truth, estimated vs true offset."""
-    plt = _figure()
     panels = 2 if truth else 1
-    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.5), squeeze=False)
-    ax = axes[0][0]
+    fig, axes = _figure(5 * panels, 3.5, panels)
+    ax = axes[0]
     ax.hist([max(-5, min(5, v)) for v in offsets_s], bins=50, range=(-5, 5), color="#ed7d31")
     ax.set_xlabel("caption start - aligned start (s)")
     ax.set_ylabel("utterances")
     if truth:
-        ax = axes[0][1]
+        ax = axes[1]
         ax.scatter([t for t, _ in truth], [e for _, e in truth], s=12)
         ax.plot([-4, 4], [-4, 4], color="grey", linewidth=0.8)
         ax.set_xlabel("true caption offset (s)")
         ax.set_ylabel("estimated offset (s)")
-    fig.tight_layout()
     _save(fig, path)
-    plt.close(fig)

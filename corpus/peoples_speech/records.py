@@ -3,6 +3,7 @@ under `OUT/.work/<stage>/<name>.jsonl.gz` and reads back as these types)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -54,6 +55,7 @@ class CaptionTiming(Outcome):
     offset_s: float = 0.0
     drift: float = 0.0
     fit: float = 0.0
+    cue_confidence: tuple[float, ...] = ()  # per cue with words (`align_stage.cue_confidence`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +145,16 @@ class FlacOutcome(Outcome):
     files: Mapping[str, int] = field(default_factory=dict)
 
 
+def _one_blas_thread():
+    """Per-item functions run one per core; BLAS threads on top would oversubscribe the cores (pool workers
+    inherit OpenBLAS already started from the forkserver, before the worker initializer's OMP_NUM_THREADS)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # it comes with scikit-learn; without it BLAS keeps its default
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
+
+
 class typed:
     """A per-item function returning a plain dict, as one returning `cls` (picklable, for the engines)."""
 
@@ -150,7 +162,8 @@ class typed:
         self.func, self.cls, self.adapt = func, cls, adapt
 
     def __call__(self, task: Any) -> Any:
-        value = self.func(task)
+        with _one_blas_thread():
+            value = self.func(task)
         if self.adapt is not None:
             value = self.adapt(value)
         import json

@@ -12,8 +12,14 @@ Rules (the People's Speech's, made exact):
   per letter + 0.1 s (a word stretched over the pause or music next to it);
 - unsure edges are trimmed (`trim_unsure_edges`): where the transcript word just before an utterance
   (or just after it) was skipped or left out as badly placed, its true place is unknown and may touch
-  the edge, so the edge word is trimmed off and its audio becomes the margin (padding stops half-way to
-  it); then first and last words aligned with less than `edge_word_score` are trimmed too;
+  the edge, so the edge word is trimmed off; then first and last words aligned with less than
+  `edge_word_score` are trimmed too; a side whose neighbour is unsure gets no padding (the trimmed word's
+  own time is suspect too: a short word misplaced 2 s away was inside the padding);
+- both confidence floors are relative to the document (`typical_score`): when the median confidence of
+  its words is under `typical_score`, they scale by (median / typical_score)^2. An aligner adapted mostly
+  on other voices places a real voice's words correctly with confidences around 0.3-0.5, and absolute
+  floors cut such a document into fragments too short to keep; wrong text gets as low a median, and
+  longer utterances of it are what the grader needs to reject it (`grade`);
 - pieces shorter than `min_utterance_s` are dropped and counted.
 
 Utterance times are the first word's start and the last word's end; the audio written for it extends
@@ -23,7 +29,7 @@ recording. The alignment score of an utterance is its words' mean confidence (an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 __all__ = ["SegmentParams", "segment_document", "Utterance"]
@@ -40,6 +46,7 @@ class SegmentParams:
     max_stretch: float = 0.0      # > 0: and one longer than this x the document's median seconds per letter
     edge_word_score: float = 0.0  # an utterance's first and last words need at least this confidence (else trimmed)
     trim_unsure_edges: bool = False  # an edge word whose transcript neighbour is not reliably placed is trimmed
+    typical_score: float = 0.0    # > 0: a document whose median word confidence is lower scales both floors down
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +103,18 @@ def _unplaced(index: int, placed: set[int], last_index: int) -> bool:
     return 0 <= index <= last_index and index not in placed
 
 
+def relative_floors(scores: Sequence[float], params: SegmentParams) -> SegmentParams:
+    """`params` with the confidence floors scaled to a document whose words score `scores` (see above)."""
+    if params.typical_score <= 0 or not scores:
+        return params
+    median = sorted(scores)[len(scores) // 2]
+    scale = min(1.0, median / params.typical_score) ** 2
+    if scale >= 1.0:
+        return params
+    return replace(params, min_word_score=round(params.min_word_score * scale, 4),
+                   edge_word_score=round(params.edge_word_score * scale, 4))
+
+
 def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -> bool:
     if float(word[4]) < params.min_word_score:
         return False
@@ -111,6 +130,7 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
 
     `words`: [transcript index, text, start_s, end_s, score] in time order (align_document's output).
     """
+    params = relative_floors([float(w[4]) for w in words], params)
     rates = sorted((float(w[3]) - float(w[2])) / max(1, len(w[1])) for w in words)
     per_letter_s = rates[len(rates) // 2] if rates else 0.1
     position = {id(w): k for k, w in enumerate(words)}  # padding stops at any aligned word, kept or not
@@ -126,6 +146,7 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
             # unsure edges: where the transcript neighbour was not placed (or placed badly), it may sit right
             # against the edge word, so the edge word goes and its audio becomes the margin; then the edge
             # words themselves must be confident
+            a0, b0 = a, b
             if params.trim_unsure_edges and _unplaced(int(words[a][0]) - 1, placed, last_index):
                 a += 1
                 counts["edge_words_trimmed"] += 1
@@ -140,6 +161,10 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
                 counts["edge_words_trimmed"] += 1
             if a > b:
                 continue
+            # a side whose transcript neighbour is unsure (trimmed, left out, skipped) gets no padding: that
+            # word may sit right against the edge whatever time the aligner gave it
+            unsure_lo = params.trim_unsure_edges and (a > a0 or _unplaced(int(words[a][0]) - 1, placed, last_index))
+            unsure_hi = params.trim_unsure_edges and (b < b0 or _unplaced(int(words[b][0]) + 1, placed, last_index))
             start, end = float(words[a][2]), float(words[b][3])
             if end - start < params.min_utterance_s:
                 counts["too_short"] += 1
@@ -150,10 +175,10 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
             ia, ib = position[id(words[a])], position[id(words[b])]
             before = float(everything[ia - 1][3]) if ia > 0 else None
             after = float(everything[ib + 1][2]) if ib + 1 < len(everything) else None
-            pad_lo = min(params.pad_s, max(0.0, (start - before) / 2)) if before is not None else \
-                min(params.pad_s, start)
-            pad_hi = min(params.pad_s, max(0.0, (after - end) / 2)) if after is not None else \
-                min(params.pad_s, max(0.0, duration_s - end))
+            pad_lo = 0.0 if unsure_lo else min(params.pad_s, max(0.0, (start - before) / 2)) if before is not None \
+                else min(params.pad_s, start)
+            pad_hi = 0.0 if unsure_hi else min(params.pad_s, max(0.0, (after - end) / 2)) if after is not None \
+                else min(params.pad_s, max(0.0, duration_s - end))
             scores = [float(w[4]) for w in words[a:b + 1]]
             utterances.append(Utterance(
                 id=f"{doc_id}-{len(utterances):05d}", document=doc_id, start_s=round(start, 4), end_s=round(end, 4),

@@ -65,7 +65,7 @@ def _segment_params(config: BuildConfig, *, pad_s: float | None = None):
                          max_gap_s=config.max_gap_s, pad_s=config.pad_s if pad_s is None else pad_s,
                          min_word_score=config.min_word_score, max_word_s=config.max_word_s,
                          max_stretch=config.max_stretch, edge_word_score=config.edge_word_score,
-                         trim_unsure_edges=config.trim_unsure_edges)
+                         trim_unsure_edges=config.trim_unsure_edges, typical_score=config.typical_word_score)
 
 
 def _pass2_items(ctx: Context, pass1: list[DocumentAlignment], documents: dict[str, Document]) -> list:
@@ -107,7 +107,9 @@ def _train(ctx: Context, name: str, items: list, head_start: Path | None = None)
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.perf_counter()
     try:
-        train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=ctx.jobs, progress=ctx.progress)
+        # a budgeted adaptation has a few hundred cues: worker processes would cost more to start than they save
+        jobs = 1 if head_start is not None and c.adapt_max_s > 0 else ctx.jobs
+        train_aligner(items, language=c.language, out_dir=tmp, config=config, jobs=jobs, progress=ctx.progress)
     except Exception as error:  # noqa: BLE001 - no aligner, no build
         raise StageError(f"training the aligner ({name}) on {len(items)} utterances failed: {error}") from None
     os.replace(tmp, model_dir)
@@ -150,12 +152,14 @@ def run_align(ctx: Context) -> StageOutput:
     timings = {t.id: t for t in ctx.map_items(typed(estimate_timing, CaptionTiming), timing_tasks, result=CaptionTiming,
                                               key=lambda t: t.id, name="timing", unit="doc")}
     cue_docs = [{**asdict(documents[n.id]), "words": n.words, "word_cue": n.word_cue,
-                 "offset_s": timings[n.id].offset_s, "drift": timings[n.id].drift, "fit": timings[n.id].fit}
+                 "offset_s": timings[n.id].offset_s, "drift": timings[n.id].drift, "fit": timings[n.id].fit,
+                 "cue_confidence": timings[n.id].cue_confidence}
                 for n in normalized]
-    cue_items = training_items(cue_docs, pad_s=ctx.config.train_pad_s, max_items=ctx.config.train_max_utterances,
-                               seed=ctx.config.seed)
-    aligner = typed(align_document, DocumentAlignment)
     head, no_head = _head_start(ctx)
+    # adapting the head start needs minutes of audio, not the corpus: a fixed budget keeps its cost flat
+    cue_items = training_items(cue_docs, pad_s=ctx.config.train_pad_s, max_items=ctx.config.train_max_utterances,
+                               seed=ctx.config.seed, max_seconds=ctx.config.adapt_max_s if head is not None else 0.0)
+    aligner = typed(align_document, DocumentAlignment)
     model_dir = ctx.folder / "aligner"
     if head is not None:  # one short adaptation of the head start on the caption cues, one alignment pass
         _train(ctx, "aligner", cue_items, head_start=head)
