@@ -84,7 +84,7 @@ train-asr: setup  ## Conformer-CTC recognizer: [DATA=LibriSpeech tree or manifes
 eval-wer: setup  ## WER of MODEL on DATA (default: data/LibriSpeech/test-clean, else a download, else synthetic)
 	$(PY) -m asr eval --model $(ASR_MODEL) $(if $(DATA),--data $(DATA))
 
-build-tps: setup  ## People's Speech-style dataset from Internet Archive items: [ITEMS=dir] [TPS_OUT=data/tps] [TPS_LANG=en]
+build-tps: setup voices  ## People's Speech-style dataset from Internet Archive items: [ITEMS=dir] [TPS_OUT=data/tps] [TPS_LANG=en]
 	@if [ -z "$(ITEMS)" ]; then \
 		echo "No ITEMS=dir given: building from the synthetic IA demo items in data/demo/ia-$(TPS_LANG) (made now if missing)."; \
 		[ -f data/demo/ia-$(TPS_LANG)/synthetic_truth.jsonl.gz ] || \

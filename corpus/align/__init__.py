@@ -40,16 +40,6 @@ def train_aligner(items: Sequence[AlignItem], *, language: str, out_dir: str | P
     return _train(items, language=language, out_dir=out_dir, config=config, jobs=jobs, progress=progress)
 
 
-def _limit_threads() -> None:
-    """One BLAS thread per worker process: the pool already uses every core."""
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # threadpoolctl missing or BLAS unknown: run with the defaults
-        pass
-
-
 def _align_chunk(job: tuple) -> list[AlignResult]:
     """(model_dir, items[, filler]) -> results."""
     from corpus.align.aligner import align_batch
@@ -77,11 +67,11 @@ def align_item(item: AlignItem, model_dir: str | os.PathLike[str], *, filler: bo
 
 def _worker_init() -> None:
     """Pool workers: one BLAS thread each, since the pool already uses every core."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy  # noqa: F401  (BLAS must be loaded for its thread pool to be limited)
 
-    _limit_threads()
+    from corpus.engines import quiet_worker
+
+    quiet_worker()
 
 
 def iter_aligned(items: Sequence[AlignItem], model_dir: str | os.PathLike[str], *, jobs: int | None = None,

@@ -8,19 +8,11 @@ pool workers need neither TensorFlow nor a GPU. Weights live in the model's .npz
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
+from corpus.engines import one_blas_thread
+
 __all__ = ["MLP"]
-
-
-def _one_blas_thread():
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # no threadpoolctl (it comes with scikit-learn): BLAS defaults
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 class MLP:
@@ -69,7 +61,7 @@ class MLP:
         minibatches gain nothing from more, and on a busy machine their spinning threads made an epoch 6x
         slower (19 s vs 3 s for 32k frames, 2 cores).
         """
-        with _one_blas_thread():
+        with one_blas_thread():
             return self._train(gather, labels, epochs=epochs, rng=rng, batch=batch, lr=lr,
                                weight_decay=weight_decay, label_smoothing=label_smoothing, progress=progress)
 

@@ -3,11 +3,11 @@ under `OUT/.work/<stage>/<name>.jsonl.gz` and reads back as these types)."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from corpus.configs import from_jsonable
+from corpus.engines import one_blas_thread
 from corpus.stages import Outcome, Problem
 
 __all__ = ["Document", "IngestOutcome", "DocumentWords", "CaptionTiming", "DocumentAlignment", "AlignedDocument",
@@ -145,16 +145,6 @@ class FlacOutcome(Outcome):
     files: Mapping[str, int] = field(default_factory=dict)
 
 
-def _one_blas_thread():
-    """Per-item functions run one per core; BLAS threads on top would oversubscribe the cores (pool workers
-    inherit OpenBLAS already started from the forkserver, before the worker initializer's OMP_NUM_THREADS)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # it comes with scikit-learn; without it BLAS keeps its default
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
-
-
 class typed:
     """A per-item function returning a plain dict, as one returning `cls` (picklable, for the engines)."""
 
@@ -162,7 +152,7 @@ class typed:
         self.func, self.cls, self.adapt = func, cls, adapt
 
     def __call__(self, task: Any) -> Any:
-        with _one_blas_thread():
+        with one_blas_thread():  # one process per core: see corpus.engines.one_blas_thread
             value = self.func(task)
         if self.adapt is not None:
             value = self.adapt(value)
