@@ -65,7 +65,8 @@ def _out_size(size: int, filter_size: int, stride: int, dilation: int, same: boo
 
 def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes, tuple[int, ...]]:
     """A valid one-op model of kind `op_name` and the shape of its int8 input. CONV_2D / DEPTHWISE_CONV_2D:
-    `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random)."""
+    `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random), and
+    `generic=True` gives scale ratios above 1/2 (the kernels' generic requantization form)."""
     pick = lambda name, value: fixed.get(name, value)  # noqa: E731
     b = _Builder()
     S = b.S
@@ -89,6 +90,8 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
         bias_scales = [float(np.float32(in_scale) * np.float32(s)) for s in f_scales]
         bias = rng.integers(-3000, 3000, out_c).astype(np.int32)
         out_scale = float(in_scale * f_scales.mean() * 127 * math.sqrt(taps) * rng.uniform(0.3, 3.0) / 16)
+        if fixed.get("generic"):  # scale ratios above 1/2: the kernels' generic requantization form
+            out_scale = float(in_scale * f_scales.min() * rng.uniform(0.5, 1.5))
         x = b.tensor((1, h, w, in_c), scales=(in_scale,), zero_points=(in_zp,))
         f = b.tensor(filt.shape, scales=f_scales, zero_points=[0] * out_c, data=filt,
                      dim=0 if op_name == "CONV_2D" else 3)

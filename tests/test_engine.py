@@ -306,7 +306,7 @@ def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     assert compiled.arena_bytes == 1960 + 25 * 20 * 8
     assert compiled.scratch_bytes == 2 * 2 * 40 + 2 * 20 * 8  # two positions' 16-bit patches + the rows
     text = (tmp_path / "kws_model.c").read_text()
-    assert "kws_model_rows.values" in text and "static const int8_t kws_model_layer1_filter" in text
+    assert "kws_model_rows.values" in text and "static const int16_t kws_model_layer1_filter" in text
 
 
 def test_a_strided_depthwise_block_runs_in_place_too(tmp_path):

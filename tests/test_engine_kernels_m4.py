@@ -32,6 +32,8 @@ SHAPED = [
     ("CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=4, out_c=4, same=True)),  # border taps = zero point
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=2, dilation=1, in_c=8, mult=1, same=True, h=9, w=10)),
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=12, mult=1, same=True)),
+    ("CONV_2D", dict(fh=1, fw=1, stride=1, dilation=1, in_c=8, out_c=8, generic=True)),  # requant: generic form
+    ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=8, mult=1, same=True, generic=True)),
 ]
 
 
