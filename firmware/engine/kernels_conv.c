@@ -29,45 +29,68 @@ static inline int8_t conv_output(const kws_conv_params_t *p, int32_t acc, const 
  * group of 4 values, the 2 channels' 4 values in the patch's lane order. The SIMD inner kernel computes
  * 2 positions x 2 channels: per group 4 double-word loads and 8 SMLAD for 16 MACs. */
 
+/* 4 int8 values -> their 4 lanes in the patch (KWS_PATCH_LANE order: values 0, 2, then 1, 3) */
+static inline void conv_widen4(const int8_t *src, int16_t *dst) {
+#if KWS_SIMD
+  uint32_t v, lo, hi;
+  memcpy(&v, src, 4);
+  lo = __sxtb16(v);
+  hi = sxtb16_ror8(v);
+  memcpy(dst, &lo, 4);
+  memcpy(dst + 2, &hi, 4);
+#else
+  dst[0] = src[0];
+  dst[1] = src[2];
+  dst[2] = src[1];
+  dst[3] = src[3];
+#endif
+}
+
 /* one position's patch into slot 0 (A) or 1 (B) */
 static void conv_fill_patch(const kws_conv_params_t *p, kws_dims_t in_dims, const int8_t *in, int32_t filter_h,
                             int32_t filter_w, int32_t y0, int32_t x0, int16_t *patch, int32_t padded) {
   const int32_t in_c = in_dims.c, run = filter_w * in_c;
   const int16_t border = (int16_t)-p->input_offset; /* the input's zero point */
   int32_t fy, fx, c, k = 0;
-  for (fy = 0; fy < filter_h; ++fy) {
-    const int32_t y = y0 + fy * p->dilation_h;
-    const int row_inside = y >= 0 && y < in_dims.h;
-    if (row_inside && p->dilation_w == 1 && (run & 3) == 0 && (k & 3) == 0 && x0 >= 0 && x0 + filter_w <= in_dims.w) {
-      /* whole groups: a word of 4 int8 values -> the two lane words of the group */
-      const int8_t *src = in + ((size_t)y * in_dims.w + x0) * in_c;
-      int16_t *dst = patch + 2 * k;
-      int32_t i;
-      for (i = 0; i < run; i += 4, dst += 8) {
-#if KWS_SIMD
-        uint32_t v, lo, hi;
-        memcpy(&v, src + i, 4);
-        lo = __sxtb16(v);
-        hi = sxtb16_ror8(v);
-        memcpy(dst, &lo, 4);
-        memcpy(dst + 2, &hi, 4);
-#else
-        dst[0] = src[i];
-        dst[1] = src[i + 2];
-        dst[2] = src[i + 1];
-        dst[3] = src[i + 3];
-#endif
-      }
-      k += run;
-      continue;
-    }
-    for (fx = 0; fx < filter_w; ++fx) {
-      const int32_t x = x0 + fx * p->dilation_w;
-      if (!row_inside || x < 0 || x >= in_dims.w) {
-        for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = border;
+  if (p->dilation_w == 1 && (run & 3) == 0 && x0 >= 0 && x0 + filter_w <= in_dims.w) {
+    /* every row of the filter is whole groups of 4 values: a word of int8 -> the group's lanes; the rows
+     * above the input, those inside (one pointer step apart), those below */
+    const int32_t dil = p->dilation_h, groups = run / 4;
+    const int32_t first = y0 >= 0 ? 0 : (-y0 + dil - 1) / dil;
+    int32_t end = in_dims.h - y0 <= 0 ? 0 : (in_dims.h - y0 + dil - 1) / dil, i;
+    const uint32_t border2 = ((uint32_t)(uint16_t)border << 16) | (uint16_t)border;
+    int16_t *dst = patch;
+    if (end > filter_h) end = filter_h;
+    if (end < first) end = first;
+    for (i = 0; i < first * groups; ++i, dst += 8) { memcpy(dst, &border2, 4); memcpy(dst + 2, &border2, 4); }
+    if (end > first) {
+      const size_t row_step = (size_t)dil * in_dims.w * in_c;
+      const int8_t *src = in + ((size_t)(y0 + first * dil) * in_dims.w + x0) * in_c;
+      if (run == 4) { /* one word a row (a first layer on one channel, 4 wide) */
+        for (fy = first; fy < end; ++fy, src += row_step, dst += 8) conv_widen4(src, dst);
       } else {
-        const int8_t *src = in + ((size_t)y * in_dims.w + x) * in_c;
-        for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = src[c];
+        for (fy = first; fy < end; ++fy, src += row_step) {
+          for (i = 0; i < run; i += 4, dst += 8) conv_widen4(src + i, dst);
+        }
+      }
+    }
+    for (i = end * groups; i < filter_h * groups; ++i, dst += 8) {
+      memcpy(dst, &border2, 4);
+      memcpy(dst + 2, &border2, 4);
+    }
+    k = filter_h * run;
+  } else {
+    for (fy = 0; fy < filter_h; ++fy) {
+      const int32_t y = y0 + fy * p->dilation_h;
+      const int row_inside = y >= 0 && y < in_dims.h;
+      for (fx = 0; fx < filter_w; ++fx) {
+        const int32_t x = x0 + fx * p->dilation_w;
+        if (!row_inside || x < 0 || x >= in_dims.w) {
+          for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = border;
+        } else {
+          const int8_t *src = in + ((size_t)y * in_dims.w + x) * in_c;
+          for (c = 0; c < in_c; ++c, ++k) patch[2 * (k & ~3) + KWS_PATCH_LANE(k)] = src[c];
+        }
       }
     }
   }
@@ -318,12 +341,23 @@ static void depthwise_row(const kws_conv_params_t *p, const kws_channel_requant_
   const int8_t *x_at[KWS_DEPTHWISE_MAX_TAPS];
   int32_t ox, fy, fx;
   for (ox = 0; ox < out_dims.w; ++ox, o += out_c) {
-    const int32_t x0 = ox * p->stride_w - p->pad_left;
+    const int32_t x0 = ox * p->stride_w - p->pad_left, x_last = x0 + (filter_w - 1) * p->dilation_w;
     int32_t k = 0;
-    for (fy = 0; fy < filter_h; ++fy) {
-      for (fx = 0; fx < filter_w; ++fx, ++k) {
-        const int32_t x = x0 + fx * p->dilation_w;
-        x_at[k] = rows[fy] && x >= 0 && x < in_dims.w ? rows[fy] + (size_t)x * in_dims.c : border;
+    if (x0 >= 0 && x_last < in_dims.w) { /* no tap left or right of the input */
+      const size_t x_step = (size_t)p->dilation_w * in_dims.c;
+      for (fy = 0; fy < filter_h; ++fy) {
+        const int8_t *at = rows[fy] ? rows[fy] + (size_t)x0 * in_dims.c : NULL;
+        for (fx = 0; fx < filter_w; ++fx, ++k) {
+          x_at[k] = at ? at : border;
+          if (at) at += x_step;
+        }
+      }
+    } else {
+      for (fy = 0; fy < filter_h; ++fy) {
+        for (fx = 0; fx < filter_w; ++fx, ++k) {
+          const int32_t x = x0 + fx * p->dilation_w;
+          x_at[k] = rows[fy] && x >= 0 && x < in_dims.w ? rows[fy] + (size_t)x * in_dims.c : border;
+        }
       }
     }
 #if KWS_SIMD
