@@ -66,7 +66,8 @@ def _out_size(size: int, filter_size: int, stride: int, dilation: int, same: boo
 def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes, tuple[int, ...]]:
     """A valid one-op model of kind `op_name` and the shape of its int8 input. CONV_2D / DEPTHWISE_CONV_2D:
     `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random), and
-    `generic=True` gives scale ratios above 1/2 (the kernels' generic requantization form)."""
+    `generic=True` gives scale ratios above 1/2 (the kernels' generic requantization form). AVERAGE_POOL_2D:
+    h, w, c, fh, fw, stride, same."""
     pick = lambda name, value: fixed.get(name, value)  # noqa: E731
     b = _Builder()
     S = b.S
@@ -123,8 +124,9 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
         return b.model(op_name, "FullyConnectedOptions", o, [x, f, bt], [y], [x]), (1, n_in)
     if op_name == "AVERAGE_POOL_2D":
         while True:
-            h, w, c = int(rng.integers(1, 14)), int(rng.integers(1, 14)), int(rng.integers(1, 9))
-            fh, fw, stride, same = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), bool(rng.integers(0, 2))
+            h, w, c = pick("h", int(rng.integers(1, 14))), pick("w", int(rng.integers(1, 14))), pick("c", int(rng.integers(1, 9)))
+            fh, fw = pick("fh", int(rng.integers(1, 6))), pick("fw", int(rng.integers(1, 6)))
+            stride, same = pick("stride", int(rng.integers(1, 4))), pick("same", bool(rng.integers(0, 2)))
             oh, ow = _out_size(h, fh, stride, 1, same), _out_size(w, fw, stride, 1, same)
             if oh > 0 and ow > 0:
                 break
