@@ -12,7 +12,7 @@ import numpy as np
 from export.arena import Buffer, greedy_plan
 
 __all__ = ["UnsupportedOpError", "quantize_multiplier", "activation_range", "same_padding", "Tensor", "Op",
-           "read_graph", "plan_memory", "ALIGN"]
+           "read_graph", "plan_memory", "strided_depthwise_delay", "ALIGN"]
 
 ALIGN = 4
 _ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
@@ -139,7 +139,7 @@ def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
     elementwise SOFTMAX / ADD of the same size; a 1x1 stride-1 unpadded CONV_2D with no more output than input
     channels (each pixel's input is gathered before its output is written); a stride-1 DEPTHWISE_CONV_2D of
     multiplier 1 keeping the size (the rows above are kept aside, `kws_rows`), or a strided one whose output
-    rows never cover input rows still to be read (`_strided_depthwise_in_place`)."""
+    rows never cover input rows still to be read (`strided_depthwise_delay`)."""
     t_in, t_out = tensors[op.inputs[0]], tensors[op.outputs[0]]
     if op.name in ("SOFTMAX", "ADD"):
         return t_in.elements == t_out.elements
@@ -149,7 +149,7 @@ def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
     dilation = (int(o.dilationHFactor or 1), int(o.dilationWFactor or 1))
     if op.name == "DEPTHWISE_CONV_2D" and dilation == (1, 1) and t_out.shape[3] == t_in.shape[3] \
             and t_f.shape[1] <= 16 and t_in.shape[1:3] != t_out.shape[1:3]:
-        return _strided_depthwise_in_place(op, t_in.shape, t_out.shape, t_f.shape[1])
+        return strided_depthwise_delay(op, t_in.shape, t_out.shape, t_f.shape[1]) is not None
     if (int(o.strideH), int(o.strideW)) != (1, 1) or dilation != (1, 1) or t_in.shape[1:3] != t_out.shape[1:3]:
         return False
     if op.name == "CONV_2D":
@@ -157,16 +157,24 @@ def _in_place_legal(op: Op, tensors: list[Tensor]) -> bool:
     return t_out.shape[3] == t_in.shape[3] and t_f.shape[1] <= 16
 
 
-def _strided_depthwise_in_place(op: Op, in_shape, out_shape, filter_h: int) -> bool:
-    """A strided DEPTHWISE_CONV_2D (smaller output) may write over its input when no output row, once
-    written (the kernel computes a row aside, then copies it), covers an input row that a later output row
-    still reads: output row r ends at byte (r + 1) * out_row, and row r + 1 reads from input row
-    (r + 1) * stride_h - pad_top on."""
+STRIDED_DELAY_MAX = 4  # output rows a strided in-place DEPTHWISE_CONV_2D may hold back (scratch: one row each)
+
+
+def strided_depthwise_delay(op: Op, in_shape, out_shape, filter_h: int) -> int | None:
+    """The fewest output rows d (0 ... STRIDED_DELAY_MAX) a strided DEPTHWISE_CONV_2D (smaller output) must hold
+    back in scratch to write over its own input, or None. The kernel computes each row into a ring of d + 1
+    rows and writes row r over the input once row r + d is computed; that is legal when output row r, ending
+    at byte (r + 1) * out_row, covers no input row that a later row still reads: row r + d + 1 reads from
+    input row (r + d + 1) * stride_h - pad_top on. (A 25 x 10 -> 25 x 5 layer, stride (1, 2), needs d = 1.)"""
     o = op.options
     (_, in_h, in_w, channels), (_, out_h, out_w, _) = in_shape, out_shape
     pad_top = same_padding(int(o.strideH), 1, in_h, filter_h, out_h) if int(o.padding) == 0 else 0
     in_row, out_row = in_w * channels, out_w * channels
-    return all((r + 1) * out_row <= max(0, (r + 1) * int(o.strideH) - pad_top) * in_row for r in range(out_h - 1))
+    for delay in range(STRIDED_DELAY_MAX + 1):
+        if all((r + 1) * out_row <= max(0, (r + delay + 1) * int(o.strideH) - pad_top) * in_row
+               for r in range(out_h - delay - 1)):
+            return delay
+    return None
 
 
 def plan_memory(tensors: list[Tensor], ops: list[Op], inputs: list[int],

@@ -28,7 +28,7 @@ import numpy as np
 
 from corpus.fsutil import atomic_write_text
 from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, plan_memory, quantize_multiplier,
-                            read_graph, same_padding)
+                            read_graph, same_padding, strided_depthwise_delay)
 from export.c_array import TEMPLATES, c_values, render, write_settings_header
 from export.c_frontend import frontend_tables
 from export.frontend import FrontendConfig
@@ -254,18 +254,21 @@ class _Compiler:
                 self.macs += out_h * out_w * out_c * f_h * f_w
             else:
                 self.macs += out_h * out_w * out_c * f_h * f_w * in_c
-            rows = "0"
+            rows, delay = "0", 0
             if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
-                # same size: pad_top input rows kept + the row computed aside; strided: the row computed aside
+                # same size: pad_top input rows kept + the row computed aside; strided: a ring of delay + 1 rows
                 same_size = (in_h, in_w) == (out_h, out_w)
-                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c if same_size else out_w * out_c)
+                if not same_size:
+                    delay = strided_depthwise_delay(op, t_in.shape, t_out.shape, f_h)
+                self.rows_bytes = max(self.rows_bytes,
+                                      (pad_top + 1) * in_w * in_c if same_size else (delay + 1) * out_w * out_c)
                 rows = f"{self.model}_rows.values"
             return self.templates[op.name].substitute(
                 base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
                 input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
                 in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
-                fast=int(fast))
+                fast=int(fast), delay=delay)
         if op.name == "FULLY_CONNECTED":
             t_f = self.tensors[op.inputs[1]]
             if t_f.data is None or len(t_f.shape) != 2:

@@ -65,7 +65,8 @@ def _out_size(size: int, filter_size: int, stride: int, dilation: int, same: boo
 
 def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes, tuple[int, ...]]:
     """A valid one-op model of kind `op_name` and the shape of its int8 input. CONV_2D / DEPTHWISE_CONV_2D:
-    `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random), and
+    `fixed` may pin h, w, fh, fw, stride (stride_w: another width stride), dilation, same, in_c, mult, out_c (the
+    rest stays random), and
     `generic=True` gives scale ratios above 1/2 (the kernels' generic requantization form). AVERAGE_POOL_2D:
     h, w, c, fh, fw, stride, same."""
     pick = lambda name, value: fixed.get(name, value)  # noqa: E731
@@ -78,8 +79,9 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
             h, w = pick("h", int(rng.integers(1, 14))), pick("w", int(rng.integers(1, 14)))
             fh, fw = pick("fh", int(rng.integers(1, 6))), pick("fw", int(rng.integers(1, 6)))
             stride, dilation = pick("stride", int(rng.integers(1, 4))), pick("dilation", int(rng.choice([1, 1, 2])))
+            stride_w = pick("stride_w", stride)
             same = pick("same", bool(rng.integers(0, 2)))
-            oh, ow = _out_size(h, fh, stride, dilation, same), _out_size(w, fw, stride, dilation, same)
+            oh, ow = _out_size(h, fh, stride, dilation, same), _out_size(w, fw, stride_w, dilation, same)
             if oh > 0 and ow > 0:
                 break
         in_c = pick("in_c", int(rng.integers(1, 13)))
@@ -104,7 +106,7 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
             o = S.DepthwiseConv2DOptionsT()
             o.depthMultiplier = mult
         o.padding = S.Padding.SAME if same else S.Padding.VALID
-        o.strideH = o.strideW = stride
+        o.strideH, o.strideW = stride, stride_w
         o.dilationHFactor = o.dilationWFactor = dilation
         o.fusedActivationFunction = act
         kind = "Conv2DOptions" if op_name == "CONV_2D" else "DepthwiseConv2DOptions"

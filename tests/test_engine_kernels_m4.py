@@ -35,6 +35,8 @@ SHAPED = [
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=12, mult=1, same=True)),
     ("CONV_2D", dict(fh=1, fw=1, stride=1, dilation=1, in_c=8, out_c=8, generic=True)),  # requant: generic form
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=8, mult=1, same=True, generic=True)),
+    # strided in place with an output row held back (the 25x10 -> 25x5 block)
+    ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, stride_w=2, dilation=1, in_c=8, mult=1, same=True, h=12, w=10)),
     ("AVERAGE_POOL_2D", dict(h=13, w=5, c=64, fh=13, fw=5, stride=1, same=False)),  # global: 4 channels a word
     ("AVERAGE_POOL_2D", dict(h=20, w=14, c=8, fh=20, fw=14, stride=1, same=False)),  # > 256 positions: 32-bit sums
 ]

@@ -393,8 +393,21 @@ void kws_depthwise_conv2d_s8(const kws_conv_params_t *p, const kws_channel_requa
       }
     }
     if (strided_in_place) {
-      depthwise_row(p, requant, in_dims, rows, filter_h, filter_w, filter, border, out_dims, rows_scratch);
-      memcpy(out + (size_t)oy * out_row_bytes, rows_scratch, out_row_bytes);
+      /* row oy into the ring; row oy - delay (every later row reads input below it) over the input */
+      const int32_t ring = p->rows_delay + 1;
+      depthwise_row(p, requant, in_dims, rows, filter_h, filter_w, filter, border, out_dims,
+                    rows_scratch + (size_t)(oy % ring) * out_row_bytes);
+      if (oy >= p->rows_delay) {
+        const int32_t done = oy - p->rows_delay;
+        memcpy(out + (size_t)done * out_row_bytes, rows_scratch + (size_t)(done % ring) * out_row_bytes, out_row_bytes);
+      }
+      if (oy == out_dims.h - 1) { /* the rows still held back */
+        int32_t done;
+        for (done = oy - p->rows_delay + 1; done <= oy; ++done) {
+          if (done >= 0) memcpy(out + (size_t)done * out_row_bytes, rows_scratch + (size_t)(done % ring) * out_row_bytes,
+                                out_row_bytes);
+        }
+      }
     } else if (!rows_scratch) {
       depthwise_row(p, requant, in_dims, rows, filter_h, filter_w, filter, border, out_dims,
                     out + (size_t)oy * out_row_bytes);

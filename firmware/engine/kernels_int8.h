@@ -32,6 +32,7 @@ typedef struct {
   int32_t output_offset;     /* output zero point */
   int32_t act_min, act_max;  /* fused activation as an int8 range */
   int32_t fast;              /* 1: the generator's fast form (see kws_channel_requant_t) */
+  int32_t rows_delay;        /* DEPTHWISE_CONV_2D strided in place: output rows held back (see below) */
 } kws_conv_params_t;
 
 /* What CONV_2D / DEPTHWISE_CONV_2D need per output channel, precomputed by the generator in the form the
@@ -94,8 +95,9 @@ void kws_conv2d_s8(const kws_conv_params_t *p, const kws_channel_requant_t *requ
 
 /* `rows_scratch`: NULL, or for an in-place layer (out == in): with stride 1, dilation 1 and output size =
  * input size, (pad_top + 1) input rows of scratch (the rows above the current one are kept there before
- * being overwritten); with a smaller (strided) output, one output row (each row is computed there, then
- * copied; the generator checks that no output row covers an input row still to be read). Filters up to
+ * being overwritten); with a smaller (strided) output, a ring of rows_delay + 1 output rows (each row is
+ * computed there and copied over the input rows_delay rows later; the generator chose the delay so that no
+ * output row covers an input row still to be read). Filters up to
  * KWS_DEPTHWISE_MAX_FILTER_H rows and KWS_DEPTHWISE_MAX_TAPS taps.
  * `filter`: int16, for each group of 4 output channels (padded) and each tap (fy, fx), the 4 channels' weights
  * in the order c, c+2, c+1, c+3 (the lanes SXTB16 makes of an input word; SMLABB / SMLATT keep them apart).
