@@ -309,6 +309,7 @@ def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     assert "kws_model_rows.values" in text and "static const int16_t kws_model_layer1_filter" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_stride, held_back", [((2, 2), 0), ((1, 2), 1)])
 def test_a_strided_depthwise_block_runs_in_place_too(block_stride, held_back, tmp_path):
     """The deployable backbone's form (first DS block stride (2, 2): 13x5 output over its 25x10 input), and the
