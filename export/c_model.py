@@ -27,8 +27,9 @@ from string import Template
 import numpy as np
 
 from corpus.fsutil import atomic_write_text
-from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, plan_memory, quantize_multiplier,
-                            read_graph, same_padding, strided_depthwise_delay)
+from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, conv_requant, conv_weights,
+                            depthwise_weights, plan_memory, quantize_multiplier, read_graph, same_padding,
+                            strided_depthwise_delay)
 from export.c_array import TEMPLATES, c_values, render, write_settings_header
 from export.c_frontend import frontend_tables
 from export.frontend import FrontendConfig
@@ -109,56 +110,6 @@ class CModel:
         return self.arena_bytes + self.scratch_bytes
 
 
-def _conv_weights(filter_ohwi: np.ndarray, factor: int) -> np.ndarray:
-    """CONV_2D weights in the engine's layout (kernels_conv.c): int16 (x `factor`), values k = (fy, fx, c)
-    padded to a multiple of 8 (an even number of groups of 4), output channels padded to a multiple of 2 (zeros); for each pair of channels and
-    each group of 4 values, the 2 channels' 4 values one after the other, each group in the patch's lane order
-    (values 0, 2, 1, 3: KWS_PATCH_LANE)."""
-    out_c = filter_ohwi.shape[0]
-    flat = filter_ohwi.reshape(out_c, -1)
-    k_padded, c_padded = (flat.shape[1] + 7) // 8 * 8, (out_c + 1) // 2 * 2
-    padded = np.zeros((c_padded, k_padded), np.int16)
-    padded[:out_c, :flat.shape[1]] = flat.astype(np.int16) * factor
-    # [pair, channel in pair, group, value in group] -> [pair, group, channel in pair, value in lane order]
-    blocked = padded.reshape(c_padded // 2, 2, k_padded // 4, 4).transpose(0, 2, 1, 3)
-    return blocked[..., [0, 2, 1, 3]].reshape(-1)
-
-
-def _depthwise_weights(filter_1hwc: np.ndarray, factor: int) -> np.ndarray:
-    """DEPTHWISE_CONV_2D weights in the engine's layout (kernels_int8.h): int16 (x `factor`), for each group of
-    4 output channels (padded) and each tap, the 4 channels ordered c, c+2, c+1, c+3 (the SIMD lanes)."""
-    _, f_h, f_w, channels = filter_1hwc.shape
-    padded = np.zeros((f_h * f_w, (channels + 3) // 4 * 4), np.int16)
-    padded[:, :channels] = filter_1hwc.reshape(f_h * f_w, channels).astype(np.int16) * factor
-    # [tap, group, lane] -> [group, tap, lane in SIMD order]
-    return padded.reshape(f_h * f_w, -1, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
-
-
-_FAST_MAX_SHIFT = 22  # the fast form's rounding constant 2^(e-1) + z 2^e stays far from overflow
-
-
-def _conv_requant(weights_per_channel: np.ndarray, bias: np.ndarray | None, input_offset: int,
-                  pairs: list[tuple[int, int]], output_zero_point: int) -> tuple[bool, np.ndarray]:
-    """Per output channel (bias, multiplier, rounding, shift) in the form kernels_conv.c wants
-    (kws_channel_requant_t), and whether the layer takes the fast form. The kernels gather raw input values
-    (the zero point where the filter hangs over the border), so the bias carries input_offset * sum_k w[c][k]
-    (exact in int32's wrapping arithmetic). The fast form (weights and bias doubled, one SMMLAR) needs every
-    channel's multiplier > 0, 1 <= -shift <= 22 and |accumulator| < 2^30 for any int8 input."""
-    channels = weights_per_channel.shape[0]
-    w = weights_per_channel.astype(np.int64)
-    folded = (np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)) + input_offset * w.sum(axis=1)
-    bound = np.abs(folded) + 128 * np.abs(w).sum(axis=1)
-    fast = all(m > 0 and 1 <= -s <= _FAST_MAX_SHIFT for m, s in pairs) and bool((bound < 2**30).all())
-    rows = []
-    for c, (m, s) in enumerate(pairs):
-        if fast:
-            e = -s
-            rows.append((2 * int(folded[c]), m, (1 << (e - 1)) + output_zero_point * (1 << e), e))
-        else:
-            rows.append((int((folded[c] + 2**31) % 2**32 - 2**31), m, 0, s))
-    return fast, np.array(rows, np.int64)
-
-
 class _Compiler:
     def __init__(self, tensors: list[Tensor], ops: list[Op], model: str) -> None:
         self.tensors, self.ops, self.model = tensors, ops, model
@@ -234,18 +185,18 @@ class _Compiler:
             weights = t_f.data.reshape(t_f.shape)
             per_channel = (weights.reshape(out_c, -1) if op.name == "CONV_2D"
                            else weights.reshape(-1, out_c).T)
-            fast, requant = _conv_requant(per_channel, self.bias_values(op), -t_in.zero_point,
+            fast, requant = conv_requant(per_channel, self.bias_values(op), -t_in.zero_point,
                                           self.multipliers(t_in.scale, t_f.scales, t_out.scale, out_c),
                                           t_out.zero_point)
             factor = 2 if fast else 1
             if op.name == "CONV_2D":
-                self.const(f"{prefix}_filter", "int16_t", _conv_weights(weights, factor), aligned=True)
+                self.const(f"{prefix}_filter", "int16_t", conv_weights(weights, factor), aligned=True)
                 self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 7) // 8 * 8))
             else:
                 if f_h * f_w > 128 or f_h > 16:
                     raise UnsupportedOpError(f"DEPTHWISE_CONV_2D #{op.index}: filter {f_h}x{f_w} is larger than the "
                                              f"engine's 16 rows / 128 taps")
-                self.const(f"{prefix}_filter", "int16_t", _depthwise_weights(weights, factor), aligned=True)
+                self.const(f"{prefix}_filter", "int16_t", depthwise_weights(weights, factor), aligned=True)
                 self.const(f"{prefix}_border", "int8_t", np.full(in_c, t_in.zero_point, np.int8))
             self.channel_requant(f"{prefix}_requant", requant)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
