@@ -156,10 +156,11 @@ static KWS_ALWAYS_INLINE void conv_dot_2x2(const int16_t *patch, const int16_t *
 
 /* the usual layer (fast form, full int8 range, even channel count): every channel pair of positions A and B.
  * On Cortex-M4 one assembly loop (accumulators from the biases, the groups, requantization and stores), its
- * pointers kept in memory operands between pairs: 13 registers are busy in the inner loop. */
+ * pointers kept in memory operands between pairs: 13 registers are busy in the inner loop (one too many when
+ * -O0 keeps a frame pointer: then the C loop below, around the same inner kernel). */
 static void conv_channels_fast(const kws_channel_requant_t *r, const int16_t *w, const int16_t *patch,
                                int32_t groups, int32_t out_c, int8_t *out_a, int8_t *out_b) {
-#if KWS_SIMD
+#if KWS_SIMD && defined(__OPTIMIZE__)
   const int16_t *const patch_end = patch + 8 * groups;
   int8_t *o = out_a, *const o_end = out_a + out_c;
   const int32_t b_offset = (int32_t)(out_b - out_a);
