@@ -1,7 +1,7 @@
 """Benchmark of the C engine (firmware/engine): bit-exactness against its oracles, memory, Cortex-M4
 instruction counts under QEMU, host speed against LiteRT.
 
-    python bench/firmware.py [--quick] [--model models/kws-lg]
+    python bench/firmware.py [--quick] [--model models/kws-lg] [--block-stride 1,2]
 
 Models: the deployable architecture of `make train-kws` (kws.models preset `ds_cnn_s` + 128-d embedding +
 few-shot head, ~58 KB int8, 1.9 M MACs, at the stored stride kws.streaming.DEPLOY_STRIDE_FRAMES; untrained
@@ -110,7 +110,8 @@ def _keyword_stream(minutes: float, seed: int) -> np.ndarray:
     return np.clip(np.concatenate(parts), -32768, 32767).astype(np.int16)[: int(minutes * 60 * SR)]
 
 
-def _deployable_model(model_dir: str | None, seed: int) -> tuple[bytes, tuple[str, ...]]:
+def _deployable_model(model_dir: str | None, seed: int,
+                      block_stride: tuple[int, int] | None = None) -> tuple[bytes, tuple[str, ...]]:
     if model_dir:
         from export.c_model import read_streaming_params
 
@@ -122,9 +123,13 @@ def _deployable_model(model_dir: str | None, seed: int) -> tuple[bytes, tuple[st
     from kws.features import INT8_SCALE
     from kws.models import build_classifier, preset
 
+    from dataclasses import replace
+
     keras.utils.set_random_seed(seed)
-    # the few-shot model's shape on the backbone `make train-kws` trains (kws.models.PRESETS["ds_cnn_s"])
-    model = build_classifier(preset("ds_cnn_s"), 5, embedding_dim=128)
+    # the few-shot model's shape on the backbone `make train-kws` trains (kws.models.PRESETS["ds_cnn_s"]), or a
+    # variant of it with another stride in the first DS block (--block-stride)
+    backbone = preset("ds_cnn_s") if block_stride is None else replace(preset("ds_cnn_s"), block_stride=block_stride)
+    model = build_classifier(backbone, 5, embedding_dim=128)
     rng = np.random.default_rng(seed)
     x = ((np.clip(rng.normal(-40, 50, (96, 49, 40)), -128, 127) + 128) * INT8_SCALE).astype(np.float32)
     for _ in range(3):
@@ -150,6 +155,8 @@ def main() -> None:
     p = parser("C engine: bit-exactness, memory, Cortex-M4 instructions, host speed")
     p.add_argument("--model", default=None, help="a trained model folder (default: the deployable architecture, "
                                                  "untrained)")
+    p.add_argument("--block-stride", default=None, help="H,W: measure a variant of the deployable backbone with this "
+                                                        "stride in its first DS block (e.g. 1,2: 25 x 5 maps)")
     args = p.parse_args()
     from corpus.configs import quiet_tensorflow
 
@@ -169,7 +176,10 @@ def main() -> None:
     start = time.perf_counter()
 
     # ---- the deployable model, compiled
-    tflite, labels = _deployable_model(args.model, args.seed)
+    block_stride = tuple(int(v) for v in args.block_stride.split(",")) if args.block_stride else None
+    tflite, labels = _deployable_model(args.model, args.seed, block_stride)
+    if block_stride:
+        figures["block_stride"] = list(block_stride)
     streaming = (read_streaming_params(Path(args.model) / "streaming.json") if args.model
                  else StreamingParams(labels=labels, stride_frames=DEPLOY_STRIDE_FRAMES))  # the stored stride
     compiled = compile_model(tflite, streaming, work / "gen")

@@ -27,8 +27,9 @@ from string import Template
 import numpy as np
 
 from corpus.fsutil import atomic_write_text
-from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, plan_memory, quantize_multiplier,
-                            read_graph, same_padding)
+from export.c_graph import (Op, Tensor, UnsupportedOpError, activation_range, conv_requant, conv_weights,
+                            depthwise_weights, plan_memory, quantize_multiplier, read_graph, same_padding,
+                            strided_depthwise_delay)
 from export.c_array import TEMPLATES, c_values, render, write_settings_header
 from export.c_frontend import frontend_tables
 from export.frontend import FrontendConfig
@@ -109,37 +110,6 @@ class CModel:
         return self.arena_bytes + self.scratch_bytes
 
 
-def _blocked_conv_weights(filter_ohwi: np.ndarray) -> np.ndarray:
-    """CONV_2D weights in the engine's layout (kernels_conv.c): values k = (fy, fx, c) padded to a multiple of
-    4, output channels padded to a multiple of 2 (zeros); for each pair of channels and each group of 4
-    values, the 2 channels' 4 bytes one after the other."""
-    out_c = filter_ohwi.shape[0]
-    flat = filter_ohwi.reshape(out_c, -1)
-    k_padded, c_padded = (flat.shape[1] + 3) // 4 * 4, (out_c + 1) // 2 * 2
-    padded = np.zeros((c_padded, k_padded), np.int8)
-    padded[:out_c, :flat.shape[1]] = flat
-    # [pair, channel in pair, group, value in group] -> [pair, group, channel in pair, value in group]
-    return padded.reshape(c_padded // 2, 2, k_padded // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
-
-
-def _widened_depthwise_weights(filter_1hwc: np.ndarray) -> np.ndarray:
-    """DEPTHWISE_CONV_2D weights in the engine's layout (kernels_int8.h): int16, [tap][channel padded to a
-    multiple of 4], each group of 4 channels ordered c, c+2, c+1, c+3 (the SIMD lanes)."""
-    _, f_h, f_w, channels = filter_1hwc.shape
-    padded = np.zeros((f_h * f_w, (channels + 3) // 4 * 4), np.int16)
-    padded[:, :channels] = filter_1hwc.reshape(f_h * f_w, channels)
-    return padded.reshape(f_h * f_w, -1, 4)[:, :, [0, 2, 1, 3]].reshape(-1)
-
-
-def _folded_conv_bias(filter_ohwi: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
-    """bias[c] + input_offset * sum_k w[c][k] in int32's wrapping arithmetic: the CONV_2D kernel gathers raw
-    input values (the zero point where the filter hangs over the border), so the offset is added here once."""
-    out_c = filter_ohwi.shape[0]
-    sums = filter_ohwi.reshape(out_c, -1).astype(np.int64).sum(axis=1)
-    total = (np.zeros(out_c, np.int64) if bias is None else bias.astype(np.int64)) + input_offset * sums
-    return ((total + 2**31) % 2**32 - 2**31).astype(np.int32)
-
-
 class _Compiler:
     def __init__(self, tensors: list[Tensor], ops: list[Op], model: str) -> None:
         self.tensors, self.ops, self.model = tensors, ops, model
@@ -150,19 +120,31 @@ class _Compiler:
         self.patch_values = 0  # CONV_2D scratch
         self.rows_bytes = 0  # in-place DEPTHWISE_CONV_2D scratch
 
-    def const(self, name: str, ctype: str, values) -> str:
+    def const(self, name: str, ctype: str, values, *, aligned: bool = False) -> str:
         values = np.asarray(values).reshape(-1)
         self.weight_bytes += values.size * {"int8_t": 1, "int32_t": 4, "int16_t": 2}[ctype]
-        self.constants.append(self.templates["const"].substitute(ctype=ctype, name=name, count=max(1, values.size),
-                                                                 values=c_values(values) if values.size else "    0,"))
+        self.constants.append(self.templates["const"].substitute(
+            ctype=ctype, name=name, count=max(1, values.size), align=" KWS_ALIGN4" if aligned else "",
+            values=c_values(values) if values.size else "    0,"))
         return name
+
+    @staticmethod
+    def multipliers(input_scale: float, filter_scales: tuple[float, ...], output_scale: float,
+                    channels: int) -> list[tuple[int, int]]:
+        scales = filter_scales if len(filter_scales) > 1 else filter_scales * channels
+        return [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in scales]
 
     def requant(self, prefix: str, input_scale: float, filter_scales: tuple[float, ...], output_scale: float,
                 channels: int) -> None:
-        scales = filter_scales if len(filter_scales) > 1 else filter_scales * channels
-        pairs = [quantize_multiplier(float(input_scale) * float(s) / float(output_scale)) for s in scales]
+        pairs = self.multipliers(input_scale, filter_scales, output_scale, channels)
         self.const(f"{prefix}_multipliers", "int32_t", [m for m, _ in pairs])
         self.const(f"{prefix}_shifts", "int32_t", [s for _, s in pairs])
+
+    def channel_requant(self, name: str, rows: np.ndarray) -> str:
+        self.weight_bytes += 16 * len(rows)
+        values = "\n".join(f"    {{{', '.join(str(int(v)) for v in row)}}}," for row in rows)
+        self.constants.append(self.templates["requant"].substitute(name=name, count=len(rows), values=values))
+        return name
 
     def bias_values(self, op: Op) -> np.ndarray | None:
         if len(op.inputs) < 3 or op.inputs[2] < 0:
@@ -200,35 +182,44 @@ class _Compiler:
             act_min, act_max = activation_range(o.fusedActivationFunction, t_out.scale, t_out.zero_point)
             if any(z != 0 for z in t_f.zero_points):
                 raise UnsupportedOpError(f"{op.name} #{op.index}: filter zero points must be 0 (symmetric int8)")
+            weights = t_f.data.reshape(t_f.shape)
+            per_channel = (weights.reshape(out_c, -1) if op.name == "CONV_2D"
+                           else weights.reshape(-1, out_c).T)
+            fast, requant = conv_requant(per_channel, self.bias_values(op), -t_in.zero_point,
+                                          self.multipliers(t_in.scale, t_f.scales, t_out.scale, out_c),
+                                          t_out.zero_point)
+            factor = 2 if fast else 1
             if op.name == "CONV_2D":
-                self.const(f"{prefix}_filter", "int8_t", _blocked_conv_weights(t_f.data.reshape(t_f.shape)))
+                self.const(f"{prefix}_filter", "int16_t", conv_weights(weights, factor), aligned=True)
+                self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 7) // 8 * 8))
             else:
-                self.const(f"{prefix}_filter", "int16_t", _widened_depthwise_weights(t_f.data.reshape(t_f.shape)))
-            self.requant(prefix, t_in.scale, t_f.scales, t_out.scale, out_c)
-            if op.name == "CONV_2D":  # two positions' patches (kernels_conv.c)
-                self.patch_values = max(self.patch_values, 2 * ((f_h * f_w * in_c + 3) // 4 * 4))
-                bias = self.const(f"{prefix}_bias", "int32_t", _folded_conv_bias(
-                    t_f.data.reshape(t_f.shape), self.bias_values(op), -t_in.zero_point))
-            else:
-                bias = self.bias(prefix, op)
+                if f_h * f_w > 128 or f_h > 16:
+                    raise UnsupportedOpError(f"DEPTHWISE_CONV_2D #{op.index}: filter {f_h}x{f_w} is larger than the "
+                                             f"engine's 16 rows / 128 taps")
+                self.const(f"{prefix}_filter", "int16_t", depthwise_weights(weights, factor), aligned=True)
+                self.const(f"{prefix}_border", "int8_t", np.full(in_c, t_in.zero_point, np.int8))
+            self.channel_requant(f"{prefix}_requant", requant)
             depth_multiplier = int(getattr(o, "depthMultiplier", 1) or 1)
             if op.name == "DEPTHWISE_CONV_2D":
                 depth_multiplier = out_c // in_c
                 self.macs += out_h * out_w * out_c * f_h * f_w
             else:
                 self.macs += out_h * out_w * out_c * f_h * f_w * in_c
-            rows = "0"
+            rows, delay = "0", 0
             if op.name == "DEPTHWISE_CONV_2D" and offsets[t_in.index] == offsets[t_out.index]:
-                # same size: pad_top input rows kept + the row computed aside; strided: the row computed aside
+                # same size: pad_top input rows kept + the row computed aside; strided: a ring of delay + 1 rows
                 same_size = (in_h, in_w) == (out_h, out_w)
-                self.rows_bytes = max(self.rows_bytes, (pad_top + 1) * in_w * in_c if same_size else out_w * out_c)
+                if not same_size:
+                    delay = strided_depthwise_delay(op, t_in.shape, t_out.shape, f_h)
+                self.rows_bytes = max(self.rows_bytes,
+                                      (pad_top + 1) * in_w * in_c if same_size else (delay + 1) * out_w * out_c)
                 rows = f"{self.model}_rows.values"
             return self.templates[op.name].substitute(
                 base, rows=rows, filter_shape=list(t_f.shape), stride_h=o.strideH, stride_w=o.strideW, dilation_h=dil_h,
                 dilation_w=dil_w, pad_top=pad_top, pad_left=pad_left, depth_multiplier=depth_multiplier,
                 input_offset=-t_in.zero_point, output_offset=t_out.zero_point, act_min=act_min, act_max=act_max,
                 in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c, filter_h=f_h, filter_w=f_w,
-                bias=bias)
+                fast=int(fast), delay=delay)
         if op.name == "FULLY_CONNECTED":
             t_f = self.tensors[op.inputs[1]]
             if t_f.data is None or len(t_f.shape) != 2:

@@ -65,7 +65,10 @@ def _out_size(size: int, filter_size: int, stride: int, dilation: int, same: boo
 
 def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes, tuple[int, ...]]:
     """A valid one-op model of kind `op_name` and the shape of its int8 input. CONV_2D / DEPTHWISE_CONV_2D:
-    `fixed` may pin h, w, fh, fw, stride, dilation, same, in_c, mult, out_c (the rest stays random)."""
+    `fixed` may pin h, w, fh, fw, stride (stride_w: another width stride), dilation, same, in_c, mult, out_c (the
+    rest stays random), and
+    `generic=True` gives scale ratios above 1/2 (the kernels' generic requantization form). AVERAGE_POOL_2D:
+    h, w, c, fh, fw, stride, same."""
     pick = lambda name, value: fixed.get(name, value)  # noqa: E731
     b = _Builder()
     S = b.S
@@ -76,8 +79,9 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
             h, w = pick("h", int(rng.integers(1, 14))), pick("w", int(rng.integers(1, 14)))
             fh, fw = pick("fh", int(rng.integers(1, 6))), pick("fw", int(rng.integers(1, 6)))
             stride, dilation = pick("stride", int(rng.integers(1, 4))), pick("dilation", int(rng.choice([1, 1, 2])))
+            stride_w = pick("stride_w", stride)
             same = pick("same", bool(rng.integers(0, 2)))
-            oh, ow = _out_size(h, fh, stride, dilation, same), _out_size(w, fw, stride, dilation, same)
+            oh, ow = _out_size(h, fh, stride, dilation, same), _out_size(w, fw, stride_w, dilation, same)
             if oh > 0 and ow > 0:
                 break
         in_c = pick("in_c", int(rng.integers(1, 13)))
@@ -89,6 +93,8 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
         bias_scales = [float(np.float32(in_scale) * np.float32(s)) for s in f_scales]
         bias = rng.integers(-3000, 3000, out_c).astype(np.int32)
         out_scale = float(in_scale * f_scales.mean() * 127 * math.sqrt(taps) * rng.uniform(0.3, 3.0) / 16)
+        if fixed.get("generic"):  # scale ratios above 1/2: the kernels' generic requantization form
+            out_scale = float(in_scale * f_scales.min() * rng.uniform(0.5, 1.5))
         x = b.tensor((1, h, w, in_c), scales=(in_scale,), zero_points=(in_zp,))
         f = b.tensor(filt.shape, scales=f_scales, zero_points=[0] * out_c, data=filt,
                      dim=0 if op_name == "CONV_2D" else 3)
@@ -100,7 +106,7 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
             o = S.DepthwiseConv2DOptionsT()
             o.depthMultiplier = mult
         o.padding = S.Padding.SAME if same else S.Padding.VALID
-        o.strideH = o.strideW = stride
+        o.strideH, o.strideW = stride, stride_w
         o.dilationHFactor = o.dilationWFactor = dilation
         o.fusedActivationFunction = act
         kind = "Conv2DOptions" if op_name == "CONV_2D" else "DepthwiseConv2DOptions"
@@ -120,8 +126,9 @@ def random_model(op_name: str, rng: np.random.Generator, **fixed) -> tuple[bytes
         return b.model(op_name, "FullyConnectedOptions", o, [x, f, bt], [y], [x]), (1, n_in)
     if op_name == "AVERAGE_POOL_2D":
         while True:
-            h, w, c = int(rng.integers(1, 14)), int(rng.integers(1, 14)), int(rng.integers(1, 9))
-            fh, fw, stride, same = int(rng.integers(1, 6)), int(rng.integers(1, 6)), int(rng.integers(1, 4)), bool(rng.integers(0, 2))
+            h, w, c = pick("h", int(rng.integers(1, 14))), pick("w", int(rng.integers(1, 14))), pick("c", int(rng.integers(1, 9)))
+            fh, fw = pick("fh", int(rng.integers(1, 6))), pick("fw", int(rng.integers(1, 6)))
+            stride, same = pick("stride", int(rng.integers(1, 4))), pick("same", bool(rng.integers(0, 2)))
             oh, ow = _out_size(h, fh, stride, 1, same), _out_size(w, fw, stride, 1, same)
             if oh > 0 and ow > 0:
                 break

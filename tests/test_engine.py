@@ -306,22 +306,40 @@ def test_memory_plan_runs_depthwise_and_pointwise_in_place(models, tmp_path):
     assert compiled.arena_bytes == 1960 + 25 * 20 * 8
     assert compiled.scratch_bytes == 2 * 2 * 40 + 2 * 20 * 8  # two positions' 16-bit patches + the rows
     text = (tmp_path / "kws_model.c").read_text()
-    assert "kws_model_rows.values" in text and "static const int8_t kws_model_layer1_filter" in text
+    assert "kws_model_rows.values" in text and "static const int16_t kws_model_layer1_filter" in text
 
 
-def test_a_strided_depthwise_block_runs_in_place_too(tmp_path):
-    """The deployable backbone's form (first DS block stride (2, 2)): its 13x5 output goes over its 25x10 input."""
+@pytest.mark.slow
+@pytest.mark.parametrize("block_stride, held_back", [((2, 2), 0), ((1, 2), 1)])
+def test_a_strided_depthwise_block_runs_in_place_too(block_stride, held_back, tmp_path):
+    """The deployable backbone's form (first DS block stride (2, 2): 13x5 output over its 25x10 input), and the
+    25x5 variant (stride (1, 2)), whose output rows would cover input rows still to be read unless one row is
+    held back; every tensor equals LiteRT's."""
     import keras
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from export.quantize import to_int8_tflite
     from kws.models import build_classifier, ds_cnn
 
-    _, x = _features(16)
+    windows, x = _features(16)
     keras.utils.set_random_seed(2)
-    model = build_classifier(ds_cnn.Config(size="s", channels=8, blocks=1, first_stride=(2, 4), block_stride=(2, 2)), 3)
-    compiled = compile_model(to_int8_tflite(model, x), StreamingParams(labels=LABELS5[:3]), tmp_path)
+    model = build_classifier(ds_cnn.Config(size="s", channels=8, blocks=1, first_stride=(2, 4),
+                                           block_stride=block_stride), 3)
+    tflite = to_int8_tflite(model, x)
+    compiled = compile_model(tflite, StreamingParams(labels=LABELS5[:3]), tmp_path)
+    out_w = 10 // block_stride[1]
     assert compiled.arena_bytes == 1960 + 25 * 10 * 8  # input 49x40 + one buffer for every block
-    assert compiled.scratch_bytes == 2 * 2 * 40 + 5 * 8  # two 10x4 patches + one 5x8 output row
+    # two 10x4 patches + a ring of 1 + held_back output rows
+    assert compiled.scratch_bytes == 2 * 2 * 40 + (1 + held_back) * out_w * 8
+    interpreter = Interpreter(model_content=tflite, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                              experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    for window, trace in zip(windows, _trace(tflite, LABELS5[:3], tmp_path, windows)):
+        interpreter.set_tensor(detail["index"], window.reshape(detail["shape"]))
+        interpreter.invoke()
+        for op, tensor, values in trace:
+            assert np.array_equal(values, interpreter.get_tensor(tensor).reshape(-1)), f"op #{op}"
 
 
 @pytest.mark.slow

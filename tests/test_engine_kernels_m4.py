@@ -1,7 +1,8 @@
 """The Cortex-M4 SIMD kernels (SXTB16/SMLAD/SMLAL, `__ARM_FEATURE_DSP`) on random one-op models under QEMU,
 against LiteRT's reference kernels and the host's portable build, in both rounding modes. The shapes include
 the paths the deployable model takes: 1x1 convolutions over whole words of channels, a 10x4 first layer on
-one channel, odd position counts (the last position computed twice), strided depthwise layers in place."""
+one channel, odd position counts (the last position computed twice), strided depthwise layers in place, the
+generic requantization form (scale ratios above 1/2), global average pooling."""
 
 import subprocess
 from pathlib import Path
@@ -32,6 +33,12 @@ SHAPED = [
     ("CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=4, out_c=4, same=True)),  # border taps = zero point
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=2, dilation=1, in_c=8, mult=1, same=True, h=9, w=10)),
     ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=12, mult=1, same=True)),
+    ("CONV_2D", dict(fh=1, fw=1, stride=1, dilation=1, in_c=8, out_c=8, generic=True)),  # requant: generic form
+    ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, dilation=1, in_c=8, mult=1, same=True, generic=True)),
+    # strided in place with an output row held back (the 25x10 -> 25x5 block)
+    ("DEPTHWISE_CONV_2D", dict(fh=3, fw=3, stride=1, stride_w=2, dilation=1, in_c=8, mult=1, same=True, h=12, w=10)),
+    ("AVERAGE_POOL_2D", dict(h=13, w=5, c=64, fh=13, fw=5, stride=1, same=False)),  # global: 4 channels a word
+    ("AVERAGE_POOL_2D", dict(h=20, w=14, c=8, fh=20, fw=14, stride=1, same=False)),  # > 256 positions: 32-bit sums
 ]
 
 
@@ -105,6 +112,6 @@ def test_simd_kernels_under_qemu_equal_litert_and_the_portable_build(rounding, t
         pos += y.size
         # LiteRT's reference kernels round once in FULLY_CONNECTED / SOFTMAX: the TFLM build (double) may differ
         # there by design (tests/test_engine.py checks that build against the tflite-micro wheel)
-        if rounding == 0 or op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if rounding == 0 or op in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
             assert np.array_equal(got, y), f"{op} (m{index}): {int((got != y).sum())} of {y.size} values differ"
     assert pos == len(m4)

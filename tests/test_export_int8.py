@@ -42,6 +42,7 @@ def test_every_architecture_exports_to_int8_builtin_ops(name):
     data = to_int8_tflite(model, x)
     info = check_int8(data)
     assert set(info.op_names()) <= {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "RESHAPE", "MEAN",
+                                    "AVERAGE_POOL_2D",
                                     "ADD", "MUL", "LOGISTIC"}
     lite = LiteRtModel(data)  # reference kernels
     assert lite.input_shape == (1, 49, 40)

@@ -68,6 +68,23 @@ static inline int32_t requantize_double_fast(int32_t x, int32_t multiplier, int3
   return (int32_t)(v >> 32) >> (right - 1);
 }
 
+/* The convolutions' fast form (kws_channel_requant_t): `acc2` = 2 x the accumulator (the generator doubles
+ * weights and bias), |acc2| < 2^31, multiplier m > 0, e = -shift in [1, 22], rounding = 2^(e-1) + z 2^e for
+ * the output zero point z. SRDHM(x, m) = floor((x m + 2^30) / 2^31) = floor((acc2 m + 2^31) / 2^32), what
+ * SMMLAR computes (rounding added to the high word); the rounding shift is floor((y + 2^(e-1) - [y < 0]) /
+ * 2^e), where [y < 0] may be read as [x < 0] (see requantize_double_fast) and z 2^e passes through the floor
+ * as z. No step overflows under the bounds above (the generator checks them per layer). Five instructions
+ * with the store: SMMLAR, SUB (sign), ASR, SSAT, STRB. */
+static inline int32_t requantize_fast(int32_t acc2, int32_t multiplier, int32_t rounding, int32_t right) {
+#if KWS_SIMD
+  int32_t t;
+  __asm__("smmlar %0, %1, %2, %3" : "=r"(t) : "r"(acc2), "r"(multiplier), "r"(rounding));
+#else
+  const int32_t t = (int32_t)(((int64_t)rounding * 4294967296LL + (int64_t)acc2 * multiplier + 0x80000000LL) >> 32);
+#endif
+  return (t - (int32_t)((uint32_t)acc2 >> 31)) >> right;
+}
+
 /* Convolutions: LiteRT 2.3's reference CONV_2D / DEPTHWISE_CONV_2D kernels requantize with double
  * rounding (measured against BUILTIN_REF on every element), as TFLM does: both modes round twice. */
 static inline int32_t requantize_conv(int32_t x, int32_t multiplier, int32_t shift) {

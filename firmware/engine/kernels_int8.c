@@ -62,9 +62,48 @@ void kws_fully_connected_s8(const kws_fc_params_t *p, const int32_t *multipliers
 
 /* ------------------------------------------------------------------ pooling and reductions */
 
+/* LiteRT's rounding of an average: half away from zero */
+static inline int32_t pool_average(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+/* the whole map into one value a channel (global average pooling: one output position, the window covers the
+ * input, every position counted); up to 256 positions the sums fit 16-bit lanes: 4 channels per word */
+static void global_average_pool(const kws_pool_params_t *p, kws_dims_t in_dims, const int8_t *in, int8_t *out) {
+  const int32_t count = in_dims.h * in_dims.w, channels = in_dims.c;
+  int32_t c = 0, i;
+#if KWS_SIMD
+  if ((channels & 3) == 0 && count <= 256 && ((uintptr_t)in & 3) == 0) {
+    for (; c < channels; c += 4) {
+      const int8_t *x = in + c;
+      uint32_t s02 = 0, s13 = 0, v;
+      for (i = 0; i < count; ++i, x += channels) {
+        memcpy(&v, x, 4);
+        s02 = __sxtab16(s02, v);
+        s13 = sxtab16_ror8(s13, v);
+      }
+      out[c] = (int8_t)clamp(pool_average((int16_t)(s02 & 0xffff), count), p->act_min, p->act_max);
+      out[c + 1] = (int8_t)clamp(pool_average((int16_t)(s13 & 0xffff), count), p->act_min, p->act_max);
+      out[c + 2] = (int8_t)clamp(pool_average((int16_t)(s02 >> 16), count), p->act_min, p->act_max);
+      out[c + 3] = (int8_t)clamp(pool_average((int16_t)(s13 >> 16), count), p->act_min, p->act_max);
+    }
+  }
+#endif
+  for (; c < channels; ++c) {
+    int32_t sum = 0;
+    for (i = 0; i < count; ++i) sum += in[(size_t)i * channels + c];
+    out[c] = (int8_t)clamp(pool_average(sum, count), p->act_min, p->act_max);
+  }
+}
+
 void kws_average_pool_s8(const kws_pool_params_t *p, kws_dims_t in_dims, const int8_t *in, kws_dims_t out_dims,
                          int8_t *out) {
   int32_t oy, ox, c, y, x;
+  if (out_dims.h == 1 && out_dims.w == 1 && p->pad_top == 0 && p->pad_left == 0 && p->filter_h >= in_dims.h &&
+      p->filter_w >= in_dims.w) {
+    global_average_pool(p, in_dims, in, out);
+    return;
+  }
   for (oy = 0; oy < out_dims.h; ++oy) {
     for (ox = 0; ox < out_dims.w; ++ox) {
       const int32_t y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
@@ -80,8 +119,8 @@ void kws_average_pool_s8(const kws_pool_params_t *p, kws_dims_t in_dims, const i
           }
         }
         if (count == 0) count = 1; /* a window outside the image (the generator rejects such shapes) */
-        acc = acc > 0 ? (acc + count / 2) / count : (acc - count / 2) / count;
-        out[((size_t)oy * out_dims.w + ox) * out_dims.c + c] = (int8_t)clamp(acc, p->act_min, p->act_max);
+        out[((size_t)oy * out_dims.w + ox) * out_dims.c + c] = (int8_t)clamp(pool_average(acc, count), p->act_min,
+                                                                             p->act_max);
       }
     }
   }

@@ -1,5 +1,6 @@
 """DS-CNN (Hello Edge, Zhang et al. 2017): a standard convolution, then depthwise-separable blocks
-(3x3 depthwise + 1x1 pointwise, each with batch norm and ReLU), global average pooling.
+(3x3 depthwise + 1x1 pointwise, each with batch norm and ReLU), global average pooling (exported as
+AVERAGE_POOL_2D).
 
 Sizes as in ARM's ML-KWS-for-MCU reference (first layer 10x4), on 49x40 micro-frontend features:
 
@@ -62,7 +63,11 @@ def vector(x, config: Config):
         x = layers.Conv2D(width, 1, use_bias=False, name=f"ds{i}_pw")(x)
         x = layers.BatchNormalization(momentum=0.9, name=f"ds{i}_pw_bn")(x)
         x = layers.ReLU(name=f"ds{i}_pw_relu")(x)
-    return layers.GlobalAveragePooling2D(name="pool")(x)
+    # the global average as one AveragePooling2D over the whole map (+ Flatten): the int8 converter then emits
+    # AVERAGE_POOL_2D, which keeps the input's quantization (TFLM's and the C engine's cheap kernel), where
+    # GlobalAveragePooling2D gives MEAN (a requantizing reduction)
+    x = layers.AveragePooling2D(pool_size=tuple(x.shape[1:3]), name="pool")(x)
+    return layers.Flatten(name="pool_flat")(x)
 
 
 def build(config: Config, input_shape: tuple[int, int] = FRONTEND.shape):
