@@ -127,7 +127,8 @@ def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -
     if float(word[4]) < params.min_word_score:
         return False
     duration = float(word[3]) - float(word[2])
-    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1 + 1e-6:
+    # (+ 1 ms: the times of a clipped word are rounded)
+    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1 + 1e-3:
         return False  # far slower than this document's speech: stretched over a pause or a jingle
     return not params.max_word_s or duration <= params.max_word_s + 0.1 * len(word[1])
 
