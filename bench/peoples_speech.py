@@ -1,5 +1,6 @@
 """People's Speech builder benchmark: synthetic IA items with planted faults and near-duplicates (English +
-Swahili), plus one item of real English speech, built end to end and scored against the truth.
+Swahili), plus one item of real English speech and the same recording captioned with other items' sentences,
+built end to end and scored against the truth.
 
 Figures: boundary_mae_ms, words_in_wrong_utterance, bad_transcript_recall, good_dropped_rate,
 clean_precision, dedup_precision/recall (ours and datasketch on the same shingles), rtf (audio s per wall
@@ -8,7 +9,7 @@ rtf_with_head_start_build (as if each language's one-time head start were built 
 it is cached under models/ and timed when this bench builds it, data/bench_tps/head_start_seconds.json),
 timeouts, hours/utterances per tier and subset,
 spark_equals_local (the Swahili build on both engines), real_boundary_mae_ms and the tiers of the real
-sentences. Synthetic items are cached under data/bench_tps/ (git-ignored).
+sentences, real_wrong_text_kept (utterances of the wrongly captioned real recording not dropped; goal 0). Synthetic items are cached under data/bench_tps/ (git-ignored).
 """
 
 from __future__ import annotations
