@@ -1,5 +1,6 @@
 """People's Speech builder benchmark: synthetic IA items with planted faults and near-duplicates (English +
-Swahili), plus one item of real English speech, built end to end and scored against the truth.
+Swahili), plus one item of real English speech and the same recording captioned with other items' sentences,
+built end to end and scored against the truth.
 
 Figures: boundary_mae_ms, words_in_wrong_utterance, bad_transcript_recall, good_dropped_rate,
 clean_precision, dedup_precision/recall (ours and datasketch on the same shingles), rtf (audio s per wall
@@ -8,7 +9,7 @@ rtf_with_head_start_build (as if each language's one-time head start were built 
 it is cached under models/ and timed when this bench builds it, data/bench_tps/head_start_seconds.json),
 timeouts, hours/utterances per tier and subset,
 spark_equals_local (the Swahili build on both engines), real_boundary_mae_ms and the tiers of the real
-sentences. Synthetic items are cached under data/bench_tps/ (git-ignored).
+sentences, real_wrong_text_kept (utterances of the wrongly captioned real recording not dropped; goal 0). Synthetic items are cached under data/bench_tps/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from corpus.peoples_speech.pipeline import build_peoples_speech  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "real_speech" / "sentences"
 REAL_ID = "real_en_sentences"
+WRONG_ID = "real_en_sentences_wrong_text"  # the same audio with other captions
 
 
 def synth(folder: Path, language: str, items: int, minutes: float, seed: int, duplicates: int) -> Path:
@@ -88,7 +90,28 @@ def real_item(folder: Path, seed: int) -> list[dict]:
                           "creator": "see shared/real_speech/MANIFEST.tsv", "language": "en",
                           "licenseurl": "https://creativecommons.org/licenses/by/4.0/"},
                    [file_entry(item / f"{REAL_ID}.mp3", "VBR MP3"), file_entry(item / f"{REAL_ID}.srt", "SubRip")])
+    wrong_text_item(folder, item, blocks)
     return joins
+
+
+def wrong_text_item(folder: Path, real: Path, blocks: list[str]) -> None:
+    """The same real recording captioned with the sentences of the synthetic English items (an other-item
+    transcript on real voices, same cue times): the grader must drop all of it."""
+    import shutil as sh
+
+    from corpus.formats.internet_archive import file_entry, write_metadata
+
+    texts = [s["text"] for r in read_jsonl(folder / "synthetic_truth.jsonl.gz") if not r["faults"]["bad_transcript"]
+             for s in r["sentences"]]
+    item = folder / WRONG_ID
+    item.mkdir(parents=True, exist_ok=True)
+    sh.copyfile(real / f"{REAL_ID}.mp3", item / f"{WRONG_ID}.mp3")
+    wrong = [block.rsplit("\n", 2)[0] + f"\n{texts[k % len(texts)]}\n" for k, block in enumerate(blocks)]
+    (item / f"{WRONG_ID}.srt").write_text("\n".join(wrong), encoding="utf-8")
+    write_metadata(item, {"identifier": WRONG_ID, "title": "Real English sentences, wrong captions",
+                          "mediatype": "audio", "creator": "see shared/real_speech/MANIFEST.tsv", "language": "en",
+                          "licenseurl": "https://creativecommons.org/licenses/by/4.0/"},
+                   [file_entry(item / f"{WRONG_ID}.mp3", "VBR MP3"), file_entry(item / f"{WRONG_ID}.srt", "SubRip")])
 
 
 def head_start_seconds(work: Path, language: str) -> float | None:
@@ -231,8 +254,11 @@ def real_figures(out: Path, joins: list[dict]) -> dict:
         if abs(last["end_s"] - join["end_s"]) < 1.0:
             errors.append(abs(last["end_s"] - join["end_s"]) * 1000)
     counts = {t: sum(v == t for v in tiers.values()) for t in ("clean", "noisy", "dropped", "not_aligned")}
+    wrong = [g for g in read_jsonl(out / ".work" / "grade" / "graded.jsonl.gz") if g["document"] == WRONG_ID]
     return {"real_boundary_mae_ms": round(float(np.mean(errors)), 1) if errors else None,
-            "real_sentences": len(joins), "real_tiers": counts}
+            "real_sentences": len(joins), "real_tiers": counts,
+            "real_wrong_text_utterances": len(wrong),  # reaching the grader
+            "real_wrong_text_kept": sum(g["tier"] != "dropped" for g in wrong)}  # goal 0
 
 
 def main() -> None:
@@ -303,7 +329,8 @@ def main() -> None:
                f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x at load "
                f"{figures['load_average']} (CPU: {figures.get('rtf_cpu_2_cores')}x on 2 cores; "
                f"{figures.get('rtf_with_head_start_build')}x with the head-start builds), real sentences kept "
-               f"{real.get('clean')} clean + {real.get('noisy')} noisy, "
+               f"{real.get('clean')} clean + {real.get('noisy')} noisy of {figures.get('real_sentences')} (wrong "
+               f"captions on them: {figures.get('real_wrong_text_kept')} kept), "
                f"timeouts "
                f"{figures['timeouts']}, spark==local {figures['spark_equals_local']}")
     emit("peoples_speech", figures, summary)

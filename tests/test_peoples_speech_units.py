@@ -108,6 +108,43 @@ def test_segment_trims_edges_next_to_unplaced_or_unsure_words():
     assert [u.text for u in utts] == [" ".join(f"w{i}" for i in range(1, 7))]
 
 
+def test_segment_bridges_unsure_words_pinned_between_reliable_neighbours():
+    # real voices: short function words placed right but with little confidence ('of' at 0.05)
+    spec = [(0.0, 0.4), (0.5, 0.9), (1.0, 1.4), (1.4, 1.5), (1.5, 1.9), (2.0, 2.4), (2.5, 2.9), (3.0, 3.4)]
+    words = _words(spec)
+    words[3][4] = 0.05
+    params = SegmentParams(min_word_score=0.25, max_word_s=0.4, min_utterance_s=1.0, trim_unsure_edges=True)
+    cut, _ = segment_document("d", words, [], 10.0, params)
+    assert [u.text for u in cut] == ["w5 w6 w7"]  # w2, w4 trimmed as unsure edges; "w0 w1" under 1 s
+    bridged, counts = segment_document("d", words, [], 10.0, replace(params, bridge=True))
+    assert [u.text for u in bridged] == [" ".join(f"w{i}" for i in range(8))]
+    assert counts["unreliable_words_bridged"] == 1
+    # not when the span between the neighbours could hide more than the word (here 1.6 s for 'w3')
+    far = _words([(0.0, 0.4), (0.5, 0.9), (1.0, 1.4), (2.0, 2.1), (3.0, 3.4), (3.5, 3.9), (4.0, 4.4), (4.5, 4.9)])
+    far[3][4] = 0.05
+    utts, _ = segment_document("d", far, [], 10.0, replace(params, bridge=True))
+    assert "w3" not in " ".join(u.text for u in utts)
+    # nor at an utterance's edge: an unsure last word is left out (and w6 next to it trimmed as unsure)
+    words[7][4] = 0.05
+    utts, _ = segment_document("d", words, [], 10.0, replace(params, bridge=True))
+    assert utts[0].text.split()[-1] == "w5"
+
+
+def test_segment_clips_lengthened_phrase_final_words():
+    # 0.1 s a letter; 'one' lengthened before a pause (0.65 s > 1.5 x 0.3 + 0.1), right against its neighbour
+    spec = [(0.0, 0.4), (0.4, 0.8), (0.8, 1.2), (1.2, 1.85), (5.0, 5.4)]
+    words = [[i, "one" if i == 3 else "word", s, e, 0.9] for i, (s, e) in enumerate(spec)]
+    params = SegmentParams(max_stretch=1.5, max_word_s=0.4, min_utterance_s=0.5, trim_unsure_edges=True)
+    utts, _ = segment_document("d", words, [], 10.0, params)
+    assert utts[0].text == "word word"  # left out, and its neighbour trimmed as an unsure edge
+    utts, _ = segment_document("d", words, [], 10.0, replace(params, lengthened_touch_s=0.2))
+    assert utts[0].text == "word word word one" and utts[0].end_s == pytest.approx(1.2 + 0.55)
+    # a word floating in a pause, away from both neighbours, stays out (misplaced, not lengthened)
+    words[3][2:4] = [2.0, 2.65]
+    utts, _ = segment_document("d", words, [], 10.0, replace(params, lengthened_touch_s=0.2))
+    assert "one" not in " ".join(u.text for u in utts)
+
+
 def test_documents_whose_typical_utterance_fails_are_mismatched():
     from corpus.peoples_speech.dataset_stages import _mismatched_documents
     from corpus.peoples_speech.records import Grade

@@ -66,6 +66,9 @@ class BuildConfig:
     max_word_s: float = 0.4                 # and words longer than this + 0.1 s per letter
     max_stretch: float = 1.5                # or than this x the document's median seconds per letter + 0.1 s
     trim_unsure_edges: bool = True          # edge words next to a skipped or badly placed word are trimmed off
+    bridge_unreliable_words: bool = True    # but badly placed words pinned between reliable neighbours stay inside
+    lengthened_touch_s: float = 0.2         # a word only too slow (phrase-final lengthening), touching its neighbour
+                                            # within this, is kept with its far edge clipped (segment._clip_lengthened)
     edge_word_score: float = 0.4            # an utterance's first/last word aligned with less is trimmed off
     typical_word_score: float = 0.85        # a document whose median word confidence is lower gets both floors
                                             # scaled by (median / this)^2 (real voices: 0.3-0.5; synthetic 0.9)

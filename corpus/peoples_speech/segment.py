@@ -10,6 +10,12 @@ Rules (the People's Speech's, made exact):
 - a word the aligner placed badly is left out like a skipped one: confidence under `min_word_score`, or
   longer than `max_word_s` + 0.1 s per letter, or than `max_stretch` x the document's median seconds
   per letter + 0.1 s (a word stretched over the pause or music next to it);
+- but a run of such badly placed words whose transcript neighbours on both sides are reliably placed, with
+  no more time between those neighbours than the words could take, stays inside (`bridge`): the text
+  of that span is exact, only the words' own edges are unsure and they never bound an utterance;
+- a word only the stretch rule would leave out, touching a transcript neighbour on one side
+  (`lengthened_touch_s`), is a phrase-final lengthening, not a misplacement: its far edge is clipped
+  to the stretch limit and it stays;
 - unsure edges are trimmed (`trim_unsure_edges`): where the transcript word just before an utterance
   (or just after it) was skipped or left out as badly placed, its true place is unknown and may touch
   the edge, so the edge word is trimmed off; then first and last words aligned with less than
@@ -47,6 +53,8 @@ class SegmentParams:
     edge_word_score: float = 0.0  # an utterance's first and last words need at least this confidence (else trimmed)
     trim_unsure_edges: bool = False  # an edge word whose transcript neighbour is not reliably placed is trimmed
     typical_score: float = 0.0    # > 0: a document whose median word confidence is lower scales both floors down
+    bridge: bool = False          # unreliable words between reliable transcript neighbours stay inside (_bridged)
+    lengthened_touch_s: float = 0.0  # > 0: a word only too slow, this close to a neighbour, is clipped, not left out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +127,72 @@ def _reliable(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -
     if float(word[4]) < params.min_word_score:
         return False
     duration = float(word[3]) - float(word[2])
-    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1:
+    # (+ 1 ms: the times of a clipped word are rounded)
+    if params.max_stretch and duration > params.max_stretch * per_letter_s * len(word[1]) + 0.1 + 1e-3:
         return False  # far slower than this document's speech: stretched over a pause or a jingle
     return not params.max_word_s or duration <= params.max_word_s + 0.1 * len(word[1])
+
+
+def _plausible_s(word: Sequence[Any], params: SegmentParams, per_letter_s: float) -> float:
+    return params.max_stretch * per_letter_s * len(str(word[1])) + 0.1
+
+
+def _clip_lengthened(words: Sequence[Sequence[Any]], params: SegmentParams, per_letter_s: float) -> list:
+    """Words that only the stretch rule would leave out, confidently aligned, touching a transcript neighbour
+    on one side (within `lengthened_touch_s`), get their other edge clipped to the stretch limit instead.
+    A phrase-final word on real voices is 1.5-2x longer than the speaker's median ("one", "man" before a
+    pause) and is placed right against the word before it; a word the aligner misplaced into a pause
+    floats there seconds away from its neighbours. Clipped, the lengthened word passes the stretch rule
+    and its utterance keeps it, ending no later than the word plausibly does (the padding covers the rest)."""
+    if not params.max_stretch:
+        return list(words)
+    out = []
+    for k, word in enumerate(words):
+        start, end = float(word[2]), float(word[3])
+        limit = _plausible_s(word, params, per_letter_s)
+        long_s = params.max_word_s + 0.1 * len(str(word[1])) if params.max_word_s else float("inf")
+        if end - start <= limit or end - start > long_s or float(word[4]) < params.min_word_score:
+            out.append(word)
+            continue
+        touch = params.lengthened_touch_s
+        before = k > 0 and int(words[k - 1][0]) == int(word[0]) - 1 and start - float(words[k - 1][3]) <= touch
+        after = k + 1 < len(words) and int(words[k + 1][0]) == int(word[0]) + 1 \
+            and float(words[k + 1][2]) - end <= touch
+        if before and not after:
+            word = [*word[:3], round(start + limit, 4), *word[4:]]
+        elif after and not before:
+            word = [*word[:2], round(end - limit, 4), *word[3:]]
+        out.append(word)
+    return out
+
+
+def _bridged(words: Sequence[Sequence[Any]], reliable: Sequence[bool], params: SegmentParams) -> set[int]:
+    """Positions of unreliable words kept inside an utterance: a run of them with reliably placed transcript
+    neighbours right before and after (no skipped word between), and no more time between those neighbours
+    than the run's words could take (`max_word_s` + 0.1 s per letter each). Their place is pinned by the
+    neighbours and the span is too short to hide untranscribed sound, so the text of the span is exact;
+    only the word's own edges are unsure, and those never bound an utterance. On real voices most such
+    words are short function words aligned correctly with low confidence ("of", "the": 0.0-0.1), and
+    cutting there broke correct sentences into pieces too short to keep."""
+    out: set[int] = set()
+    k = 0
+    while k < len(words):
+        if reliable[k]:
+            k += 1
+            continue
+        end = k
+        while end < len(words) and not reliable[end]:
+            end += 1
+        # words[k:end] unreliable; neighbours words[k - 1] and words[end]
+        if 0 < k and end < len(words):
+            prev, nxt = words[k - 1], words[end]
+            indices = [int(w[0]) for w in words[k - 1:end + 1]]
+            contiguous = all(b == a + 1 for a, b in zip(indices, indices[1:]))
+            room_s = sum(params.max_word_s + 0.1 * len(str(w[1])) for w in words[k:end])
+            if contiguous and float(nxt[2]) - float(prev[3]) <= room_s:
+                out.update(range(k, end))
+        k = end
+    return out
 
 
 def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audio: Sequence[Sequence[float]],
@@ -133,10 +204,15 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
     params = relative_floors([float(w[4]) for w in words], params)
     rates = sorted((float(w[3]) - float(w[2])) / max(1, len(w[1])) for w in words)
     per_letter_s = rates[len(rates) // 2] if rates else 0.1
+    words = _clip_lengthened(words, params, per_letter_s) if params.lengthened_touch_s > 0 else list(words)
     position = {id(w): k for k, w in enumerate(words)}  # padding stops at any aligned word, kept or not
     everything = list(words)
-    kept = [w for w in words if _reliable(w, params, per_letter_s)]
-    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept), "edge_words_trimmed": 0}
+    reliable = [_reliable(w, params, per_letter_s) for w in words]
+    bridged = _bridged(words, reliable, params) if params.bridge else set()
+    kept = [w for k, w in enumerate(words) if reliable[k] or k in bridged]
+    counts = {"too_short": 0, "too_long": 0, "unreliable_words": len(words) - len(kept), "edge_words_trimmed": 0,
+              "unreliable_words_bridged": len(bridged)}
+    inner_only = {id(words[k]) for k in bridged}  # kept inside an utterance, never at its edge
     words = kept
     placed = {int(w[0]) for w in kept}
     last_index = max((int(w[0]) for w in everything), default=-1)
@@ -153,10 +229,10 @@ def segment_document(doc_id: str, words: Sequence[Sequence[Any]], unaligned_audi
             if params.trim_unsure_edges and b >= a and _unplaced(int(words[b][0]) + 1, placed, last_index):
                 b -= 1
                 counts["edge_words_trimmed"] += 1
-            while a <= b and float(words[a][4]) < params.edge_word_score:
+            while a <= b and (float(words[a][4]) < params.edge_word_score or id(words[a]) in inner_only):
                 a += 1
                 counts["edge_words_trimmed"] += 1
-            while b >= a and float(words[b][4]) < params.edge_word_score:
+            while b >= a and (float(words[b][4]) < params.edge_word_score or id(words[b]) in inner_only):
                 b -= 1
                 counts["edge_words_trimmed"] += 1
             if a > b:

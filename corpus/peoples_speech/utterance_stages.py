@@ -65,7 +65,8 @@ def _segment_params(config: BuildConfig, *, pad_s: float | None = None):
                          max_gap_s=config.max_gap_s, pad_s=config.pad_s if pad_s is None else pad_s,
                          min_word_score=config.min_word_score, max_word_s=config.max_word_s,
                          max_stretch=config.max_stretch, edge_word_score=config.edge_word_score,
-                         trim_unsure_edges=config.trim_unsure_edges, typical_score=config.typical_word_score)
+                         trim_unsure_edges=config.trim_unsure_edges, typical_score=config.typical_word_score,
+                         bridge=config.bridge_unreliable_words, lengthened_touch_s=config.lengthened_touch_s)
 
 
 def _pass2_items(ctx: Context, pass1: list[DocumentAlignment], documents: dict[str, Document]) -> list:
