@@ -323,16 +323,17 @@ def main() -> None:
     figures["timeouts"] = en["timeouts"] + sw["timeouts"]
     figures["audio_minutes"] = round(audio_s / 60, 1)
     real = figures.get("real_tiers", {})
+    built = figures.get("rtf_with_head_start_build")  # None when the head starts came from an older cache
+    with_build = f"{built}x with the head-start builds" if built is not None else "head starts were cached"
     summary = (f"people's speech ({'quick' if quick else 'full'}, {figures['audio_minutes']} min): boundary MAE "
                f"{figures['boundary_mae_ms']} ms, bad recall {figures['bad_transcript_recall']}, good dropped "
                f"{figures['good_dropped_rate']}, clean precision {figures['clean_precision']}, dedup P/R "
                f"{figures['dedup_precision']}/{figures['dedup_recall']}, rtf {figures['rtf']}x at load "
                f"{figures['load_average']} (CPU: {figures.get('rtf_cpu_2_cores')}x on 2 cores; "
-               f"{figures.get('rtf_with_head_start_build')}x with the head-start builds), real sentences kept "
+               f"{with_build}), real sentences kept "
                f"{real.get('clean')} clean + {real.get('noisy')} noisy of {figures.get('real_sentences')} (wrong "
                f"captions on them: {figures.get('real_wrong_text_kept')} kept), "
-               f"timeouts "
-               f"{figures['timeouts']}, spark==local {figures['spark_equals_local']}")
+               f"timeouts {figures['timeouts']}, spark==local {figures['spark_equals_local']}")
     emit("peoples_speech", figures, summary)
 
 
