@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 # (kws.real_check): with the even bank (~10 % real words) unknown recall 0.47, keyword precision 0.18-0.43,
 # mean F1 0.39; share 0.5: 0.69, F1 0.49; share 0.75: 0.77, F1 0.55
 REAL_UNKNOWN_SHARE = 0.75
+NEGATIVE_LANGUAGE = "neg"  # pool refs of running-speech windows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,12 +190,13 @@ def _round_robin(groups: dict, count: int, rng: np.random.Generator) -> list[Cli
 
 
 def _target_unknown_repeats(pool: AudioPool, bank_idx: list[int], language: str, share: float | None) -> list[int]:
-    """Extra copies (fresh augmentations) of the target's own unknown clips, so that they make up `share` of
-    the unknown examples (their other words, running speech and the other trees' words); none for None."""
+    """Extra copies (fresh augmentations) of the target's own unknown words, so that they make up `share` of
+    the unknown *words* (theirs and the other trees'); windows of running speech keep their weight (they
+    teach streams); none for None."""
     if share is None or not bank_idx:
         return []
     own = [i for i in bank_idx if pool.refs[i].language == language]
-    others = len(bank_idx) - len(own)
+    others = sum(1 for i in bank_idx if pool.refs[i].language not in (language, NEGATIVE_LANGUAGE))
     if not own or others == 0:
         return []
     wanted = int(round(share / (1.0 - share) * others)) if share < 1.0 else 20 * others
@@ -257,7 +259,8 @@ def _with_negative_windows(pool: AudioPool, audio: np.ndarray, count: int, seed:
     offsets = np.sort(rng.integers(0, len(audio) - length, size=count))
     windows = np.stack([audio[o:o + length] for o in offsets])
     windows = np.clip(np.round(windows * 32768.0), -32768, 32767).astype(np.int16)
-    refs = tuple(ClipRef(language="neg", link=f"running/{o}", word="", speaker="neg", set="TRAIN") for o in offsets)
+    refs = tuple(ClipRef(language=NEGATIVE_LANGUAGE, link=f"running/{o}", word="", speaker="neg", set="TRAIN")
+                 for o in offsets)
     extended = AudioPool(refs=pool.refs + refs, audio=np.concatenate([pool.audio, windows]), failures=pool.failures)
     return extended, np.arange(len(pool), len(extended), dtype=np.int64)
 
