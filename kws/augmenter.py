@@ -14,6 +14,7 @@ import numpy as np
 from corpus.augment import time_stretch
 from kws.data import AudioPool, NoiseBank
 from kws.features import FRONTEND, FrontendConfig
+from kws.voice_augment import microphone_eq, room_reverb, vocal_tract
 
 __all__ = ["AugmentConfig", "Augmenter"]
 
@@ -40,6 +41,19 @@ class AugmentConfig:
     spec_time_mask_frames: int = 5
     spec_freq_masks: int = 2
     spec_freq_mask_channels: int = 4
+    # voices and microphones training never heard (kws.voice_augment); all off by default
+    vocal_tract_prob: float = 0.0  # pitch + formants by resampling, duration kept
+    vocal_tract_range: tuple[float, float] = (0.85, 1.18)  # factor, drawn log-uniformly (> 1: higher voice)
+    reverb_prob: float = 0.0
+    reverb_rt60_s: tuple[float, float] = (0.15, 0.7)
+    reverb_direct_db: tuple[float, float] = (-3.0, 10.0)  # direct-to-reverberant ratio
+    eq_prob: float = 0.0  # a random microphone response: tilt, high-pass, low-pass, resonances
+    eq_tilt_db_per_octave: tuple[float, float] = (-4.0, 2.0)
+    eq_highpass_hz: tuple[float, float] = (40.0, 350.0)
+    eq_lowpass_hz: tuple[float, float] = (3400.0, 7500.0)
+    eq_lowpass_prob: float = 0.5
+    eq_peaks: int = 2
+    eq_peak_db: float = 6.0
 
 
 def _active_power(x: np.ndarray, frame: int = 160, floor_db: float = 30.0) -> np.ndarray:
@@ -150,6 +164,17 @@ class Augmenter:
                 stretched = time_stretch(clips[row], float(np.exp(rng.uniform(low, high))),
                                          sample_rate_hz=self.frontend.sample_rate_hz)
                 clips[row] = _centre_fit(stretched, n)
+        # new random draws only when a step is on, so configs without them keep their exact batches
+        rate = self.frontend.sample_rate_hz
+        if config.vocal_tract_prob > 0:
+            low, high = np.log(config.vocal_tract_range)
+            for row in np.flatnonzero(real & (rng.random(b) < config.vocal_tract_prob)):
+                clips[row] = vocal_tract(clips[row], float(np.exp(rng.uniform(low, high))), sample_rate_hz=rate)
+        if config.reverb_prob > 0:
+            rows = np.flatnonzero(real & (rng.random(b) < config.reverb_prob))
+            if len(rows):
+                clips[rows] = room_reverb(clips[rows], rng, rt60_s=config.reverb_rt60_s,
+                                          direct_to_reverb_db=config.reverb_direct_db, sample_rate_hz=rate)
         # time shift with zero fill: +-time_shift_ms, or (free_shift_prob) anywhere the spoken part stays inside
         max_shift = config.time_shift_ms * self.frontend.sample_rate_hz // 1000
         shifts = rng.integers(-max_shift, max_shift + 1, size=b) if max_shift > 0 else np.zeros(b, np.int64)
@@ -194,6 +219,13 @@ class Augmenter:
             else:
                 rms = silence_rms[row]
             full[row] += segment * np.float32(rms)
+        if config.eq_prob > 0:  # the microphone hears speech and room noise alike
+            rows = np.flatnonzero(rng.random(b) < config.eq_prob)
+            if len(rows):
+                full[rows] = microphone_eq(full[rows], rng, tilt_db_per_octave=config.eq_tilt_db_per_octave,
+                                           highpass_hz=config.eq_highpass_hz, lowpass_hz=config.eq_lowpass_hz,
+                                           lowpass_prob=config.eq_lowpass_prob, peaks=config.eq_peaks,
+                                           peak_db=config.eq_peak_db, sample_rate_hz=rate)
         gains = 10 ** (rng.uniform(*config.gain_db, size=b) / 20)
         full *= gains[:, None].astype(np.float32)
         # rows without context start the front end at the clip itself (a cold start; zeros before the clip

@@ -26,7 +26,8 @@ from kws.common import SILENCE
 from corpus.configs import (determinism_note, from_jsonable, read_json, read_lines, set_seed, stable_hash,
                             write_json, write_lines)
 from kws.augmenter import AugmentConfig, Augmenter
-from kws.data import SILENCE_INDEX, ClipRef, DataError, NoiseBank, load_pool, make_noise_bank, refs_of
+from kws.data import (SILENCE_INDEX, AudioPool, ClipRef, DataError, NoiseBank, load_pool, make_noise_bank,
+                      refs_of)
 from kws.datasets import clip_features, silence_features, train_dataset
 from kws.models import build_classifier, config_to_json, describe, preset
 from kws.training import FitConfig, fit, predict_classes
@@ -51,6 +52,11 @@ class EmbeddingConfig:
     # times slower per epoch (held-out word accuracy 0.11 vs 0.35 after 12 epochs on the demo corpus)
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         noise_prob=0.5, snr_db=(10.0, 30.0), gain_db=(-3.0, 3.0), spec_time_masks=1, spec_freq_masks=1))
+    # other synthesizer families' voices (corpus.voices, e.g. flite for English): `family_clips_per_word`
+    # renditions of every class word by each family in `voice_families` that serves its language and runs
+    # here, added to its TRAIN clips (espeak-ng made the trees; other families widen the voices heard)
+    voice_families: tuple[str, ...] = ()
+    family_clips_per_word: int = 0
     seed: int = 0
 
     def model_config(self):
@@ -134,6 +140,43 @@ class Embedding:
                          report=read_json(path / "report.json"))
 
 
+def _with_family_clips(pool: AudioPool, classes: list[str], config: EmbeddingConfig, cache_dir
+                       ) -> tuple[AudioPool, np.ndarray, np.ndarray, dict]:
+    """The pool plus renditions of every class word by the other families (ids <family>/<lang>/<word>/<n>),
+    their pool indices and labels, and what was added (family -> clips, or why it was skipped)."""
+    from corpus.voices import backend
+    from kws.synthetic_shots import synthetic_shots
+
+    note: dict[str, Any] = {}
+    refs, arrays, labels = [], [], []
+    count = config.family_clips_per_word
+    for family in config.voice_families if count > 0 else ():
+        candidate = backend(family)
+        reason = candidate.unavailable()
+        if reason:
+            note[family] = f"skipped: {reason}"
+            log.warning("embedding: synthesizer %s skipped: %s", family, reason)
+            continue
+        added = 0
+        for label, name in enumerate(classes):
+            if name == SILENCE or not candidate.serves(name.split("/", 1)[0]):
+                continue
+            language, word = name.split("/", 1)
+            voices = cache_dir and Path(cache_dir).parent / "voices"
+            shots = synthetic_shots(word, language, count, seed=config.seed, families=(family,), cache_dir=voices)
+            refs += [ClipRef(language=family, link=f"{language}/{word}/{n}", word=word, speaker=speaker, set="TRAIN")
+                     for n, speaker in enumerate(shots.speakers)]
+            arrays.append(shots.audio)
+            labels += [label] * len(shots.audio)
+            added += len(shots.audio)
+        note[family] = added
+    if not refs:
+        return pool, np.zeros(0, np.int64), np.zeros(0, np.int64), note
+    extended = AudioPool(refs=pool.refs + tuple(refs), audio=np.concatenate([pool.audio, *arrays]),
+                         failures=pool.failures)
+    return extended, np.arange(len(pool), len(extended), dtype=np.int64), np.array(labels, np.int64), note
+
+
 def train_embedding(trees: dict[str, MswcRelease], config: EmbeddingConfig, out: str | Path, *, noise: NoiseBank,
                     cache_dir: str | Path | None = None, jobs: int | None = None, verbose: bool = True) -> Embedding:
     out = Path(out)
@@ -147,6 +190,9 @@ def train_embedding(trees: dict[str, MswcRelease], config: EmbeddingConfig, out:
     train_idx = np.array([by_id[r.id] for r in train_refs if r.id in by_id], np.int64)
     dev_idx = np.array([by_id[r.id] for r in dev_refs if r.id in by_id], np.int64)
     label_of = np.array([class_index[f"{r.language}/{r.word}"] for r in pool.refs], np.int64)
+    pool, family_idx, family_labels, families_note = _with_family_clips(pool, classes, config, cache_dir)
+    train_idx = np.concatenate([train_idx, family_idx])
+    label_of = np.concatenate([label_of, family_labels])
     silences = int(round(config.silence_share * len(train_idx)))
     indices = np.concatenate([train_idx, np.full(silences, SILENCE_INDEX)])
     labels = np.concatenate([label_of[train_idx], np.zeros(silences, np.int64)])
@@ -179,6 +225,7 @@ def train_embedding(trees: dict[str, MswcRelease], config: EmbeddingConfig, out:
         "words": len(classes) - 1, "train_clips": int(len(train_idx)), "dev_clips": int(len(dev_idx)),
         "skipped_clips": [list(f) for f in pool.failures],
         "dev_accuracy": round(float(np.mean(predicted == dev_y)), 4) if len(dev_y) else None,
+        "voice_families": families_note,
         "parameters": int(model.count_params()), "seconds": round(time.perf_counter() - started, 1),
         "determinism": determinism_note(), "seeding": seeding,
     }

@@ -50,9 +50,10 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     from kws.data import make_noise_bank
     from kws.embedding import Embedding, embedding_key, embedding_noise_bank, train_embedding
     from kws.evaluate import choose_threshold, frr_by_label, frr_fa_curve, plot_confusion, plot_curve, plot_f1
-    from kws.fewshot import (FewShotConfig, check_keywords, choose_shots, evaluate_model, evaluation_set,
-                             train_fewshot)
+    from kws.fewshot import (REAL_UNKNOWN_SHARE, FewShotConfig, check_keywords, choose_shots, evaluate_model,
+                             evaluation_set, train_fewshot)
     from kws.models import describe
+    from kws.real_check import real_check, resolve_real_source
     from kws.streaming import DEPLOY_STRIDE_FRAMES, StreamingConfig
     from kws.streams import StreamConfig, make_stream, running_speech, write_stream
 
@@ -81,6 +82,10 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     except DataError as error:
         raise TrainError(str(error)) from None
     trees, embedding_synthetic = resolve_embedding_trees(config, data_root, jobs=jobs, say=say)
+    try:
+        real_source = resolve_real_source(config.real_check)
+    except DataError as error:
+        raise TrainError(str(error)) from None
     stages["data_s"] = time.perf_counter() - mark
     # keywords of a language the embedding trains on must stay unseen by it (only then: the excluded words
     # are part of the embedding's cache key)
@@ -118,9 +123,11 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     mark = time.perf_counter()
     noise = make_noise_bank(seed=config.seed, babble_languages=config.embedding_languages[:1],
                             background_dirs=backgrounds)
+    # real recordings: most unknown examples from their own other words (kws.fewshot.target_unknown_share)
     fewshot_config = FewShotConfig(keywords=keywords, shots=config.shots, seed=config.seed,
                                    fine_tune_layers=config.fine_tune_layers,
-                                   augmentations_per_shot=config.augmentations_per_shot)
+                                   augmentations_per_shot=config.augmentations_per_shot,
+                                   target_unknown_share=None if target.synthetic else REAL_UNKNOWN_SHARE)
     fewshot_config = replace(fewshot_config, fine_tune=replace(fewshot_config.fine_tune,
                                                                epochs=config.fine_tune_epochs))
     negatives = None
@@ -192,6 +199,18 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
     write_stream(first_minute, example)
     stages["streams_s"] = time.perf_counter() - mark
 
+    # real voices, apart from everything above (kws.real_check)
+    real = None
+    if real_source is not None:
+        mark = time.perf_counter()
+        say(f"real-speech check: REAL recordings from {real_source.path} ...")
+        try:
+            real = real_check(embedding.encoder, real_source, list(trees.values()), noise, shots=config.shots,
+                              work=data_root / "cache" / "real_check", seed=config.seed, cache_dir=cache_dir, jobs=jobs)
+        except DataError as error:
+            raise TrainError(f"real-speech check: {error}") from None
+        stages["real_check_s"] = time.perf_counter() - mark
+
     stages["total_s"] = time.perf_counter() - started
     synthetic = target.synthetic or embedding_synthetic
     report = {
@@ -200,8 +219,10 @@ def run_train(config: TrainConfig, *, out: str | Path | None = None, data_root: 
         "data": {"target": str(release.root), "origin": target.origin, "synthetic": target.synthetic,
                  "embedding_synthetic": embedding_synthetic, "embedding_trees": {l: str(t.root) for l, t in trees.items()}},
         "embedding": {"path": str(embedding.path), "origin": embedding_origin, **{
-            k: embedding.report.get(k) for k in ("model", "languages", "words", "dev_accuracy", "parameters")}},
+            k: embedding.report.get(k) for k in ("model", "languages", "words", "dev_accuracy", "parameters",
+                                                 "voice_families")}},
         "heldout_clips": metrics,
+        "real_speech": real,
         "int8": {**asdict(quant), "accuracy_drop_points": round(quant.accuracy_drop_points, 3),
                  "arena": arena.as_dict(), "resolver": "LiteRT BUILTIN_REF (reference kernels)"},
         "streaming": {
@@ -252,7 +273,8 @@ def _main(args: argparse.Namespace) -> int:
                          stream_minutes=args.stream_minutes, embedding=embedding,
                          fine_tune_epochs=args.fine_tune_epochs,
                          embedding_languages=tuple(args.embedding_langs.split(",")),
-                         synthetic_shots=args.synthetic_shots, pronounce=_pronunciations(args.pronounce, keywords))
+                         synthetic_shots=args.synthetic_shots, pronounce=_pronunciations(args.pronounce, keywords),
+                         real_check=args.real_check)
     try:
         run_train(config, out=args.out, data_root=args.data_root, models_root=args.models_root, jobs=args.jobs)
     except TrainError as error:
@@ -305,6 +327,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--pronounce", nargs="+", metavar="KEYWORD=TEXT",
                         help="how the synthesizers should say a keyword (its spelling otherwise), e.g. "
                              "--pronounce \"okugema=o ku ge ma\"")
+    parser.add_argument("--real-check", default="auto", metavar="DIR|auto|none",
+                        help="also measure the embedding on REAL recordings: a real_speech folder (MANIFEST.tsv + "
+                             "keywords/) or an MSWC-layout language folder; auto (default): ../shared/real_speech "
+                             "when present; none: skip")
     parser.add_argument("--stream-minutes", type=float, default=15.0, help="minutes of each evaluation stream")
     parser.add_argument("--out", help="model folder (default models/kws-<lang>)")
     parser.add_argument("--data-root", default="data", help="where corpora and caches live (default data)")

@@ -49,4 +49,7 @@ class TrainConfig:
     # synthesizer family that serves the language, beside the real shots; 0 = pure K-shot
     synthetic_shots: int = 40
     pronounce: tuple[tuple[str, str], ...] = ()  # (keyword, text to synthesize instead of its spelling)
+    # kws.real_check: a real_speech folder or a real MSWC-layout language folder; "auto": ../shared/real_speech
+    # when present; None / "none": no real-speech check
+    real_check: str | None = "auto"
     seed: int = 0

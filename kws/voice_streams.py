@@ -58,13 +58,16 @@ def family_sentences(language: str, keywords: Sequence[str], family: str, count:
 
 
 def family_stream(language: str, keywords: Sequence[str], family: str, noise: NoiseBank, config: StreamConfig, *,
-                  keyword_voices: int = 24, cache_dir: str | os.PathLike[str] | None = None) -> Stream:
-    """A noisy stream whose keywords and running speech all come from `family` (see the module docstring)."""
+                  keyword_voices: int = 24, sentences: int | None = None,
+                  cache_dir: str | os.PathLike[str] | None = None) -> Stream:
+    """A noisy stream whose keywords and running speech all come from `family` (see the module docstring).
+    `sentences`: how many distinct sentences to synthesize (default: enough to fill the stream once); fewer
+    are repeated in turn, for slow families (Kokoro renders about real time on one busy core)."""
     synth = backend(family)
     reason = synth.unavailable()
     if reason or not synth.serves(language):
         raise VoiceError(f"synthesizer {family} cannot make a {language} stream here: {reason or 'language not served'}")
     clips = family_keyword_clips(keywords, language, family, keyword_voices, seed=config.seed + 17, cache_dir=cache_dir)
-    sentences = family_sentences(language, keywords, family, int(config.duration_s / 2.5) + 10,
-                                 seed=config.seed + 29, cache_dir=cache_dir)
-    return make_stream(None, keywords, noise, config, clips=clips, sentences=sentences, language=language)
+    count = sentences if sentences is not None else int(config.duration_s / 2.5) + 10
+    speech = family_sentences(language, keywords, family, count, seed=config.seed + 29, cache_dir=cache_dir)
+    return make_stream(None, keywords, noise, config, clips=clips, sentences=speech, language=language)

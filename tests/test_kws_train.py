@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,6 +77,13 @@ def test_model_folder_is_complete_and_says_synthetic(run):
     assert min(by_keyword.values()) <= pooled + 1e-9 and pooled <= max(by_keyword.values()) + 1e-9
     assert (root / "data" / "demo" / "mswc" / "lg" / "lg_splits.csv").exists()
     assert report["data"]["synthetic"] and report["embedding"]["origin"].startswith("trained")
+    # the real-speech check (kws.real_check) runs on ../shared/real_speech when it is there, printed apart
+    real = report["real_speech"]
+    if (Path(__file__).resolve().parents[1].parent / "shared" / "real_speech" / "MANIFEST.tsv").is_file():
+        assert real["data"].startswith("REAL") and real["keywords"] == ["down", "yes", "stop"]
+        assert real["test_clips"] > 20 and 0.0 <= real["mean_f1"] <= 1.0 and "REAL speech check" in text
+    else:
+        assert real is None and "REAL speech: not checked" in text
 
 
 def test_rerun_reuses_data_and_embedding(run):

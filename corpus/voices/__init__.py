@@ -7,6 +7,9 @@ family and tested on another hears voices no training synthesizer made. Families
 - `flite` (`corpus.voices.flite`): CMU Flite (Debian package `flite`, installed by `tools/ensure_flite.sh`),
   English voices kal16 (diphone), awb, rms, slt (cluster unit selection); speaking rate settable (and
   the pitch of kal16). No word times: it serves isolated words and running speech.
+- `kokoro` (`corpus.voices.kokoro`): Kokoro-82M, a neural synthesizer (int8 ONNX from the pip extra
+  `voices`), its five shipped voice styles and blends of them reading espeak-ng's IPA: English, Spanish,
+  French, Italian, Portuguese. No word times.
 
 Each backend says which languages it serves and, when it cannot run here, why (`unavailable`): callers
 skip it with that one line. Rendering is deterministic (same text, voice and settings -> same samples)
@@ -28,7 +31,7 @@ from corpus.fsutil import atomic_path
 __all__ = ["Voice", "Rendered", "VoiceBackend", "VoiceError", "FAMILIES", "backend", "backends_for", "render",
            "skipped_lines"]
 
-FAMILIES = ("espeak", "flite")
+FAMILIES = ("espeak", "flite", "kokoro")
 
 
 class VoiceError(RuntimeError):
@@ -74,6 +77,9 @@ def backend(family: str) -> VoiceBackend:
     if family == "flite":
         from corpus.voices.flite import FliteBackend
         return FliteBackend()
+    if family == "kokoro":
+        from corpus.voices.kokoro import KokoroBackend
+        return KokoroBackend()
     raise ValueError(f"unknown synthesizer family {family!r} (known: {', '.join(FAMILIES)})")
 
 
