@@ -46,7 +46,7 @@ class ConformerConfig:
 
 # small: NeMo Conformer-CTC small (13 M). medium: the People's Speech tutorial's 27 M char model.
 SIZES: dict[str, dict[str, int]] = {
-    "tiny": dict(d_model=144, layers=4, heads=4, kernel_size=15, subsampling_channels=64),
+    "tiny": dict(d_model=144, layers=4, heads=4, kernel_size=15, subsampling_channels=32),
     "small": dict(d_model=176, layers=16, heads=4, kernel_size=31, subsampling_channels=176),
     "medium": dict(d_model=256, layers=16, heads=8, kernel_size=31, subsampling_channels=256),
 }

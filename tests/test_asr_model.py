@@ -103,3 +103,25 @@ def test_spec_augment_starts_at_its_step():
     stream = _batch_stream(examples, config, start_step=0)
     masked = [bool((batch["features"] == 0).any()) for _, (_, batch) in zip(range(8), stream)]
     assert masked[:4] == [False] * 4 and all(masked[4:])
+
+
+@pytest.mark.parametrize("schedule", ["noam", "constant"])
+def test_learning_rate_schedule_matches_its_log_and_anneals_to_zero(schedule):
+    """The rate the optimizer uses is the one the logs print, and the anneal follows the progress variable
+    (the share of steps or of the time budget done), reaching zero at the end of the run."""
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    from asr.train import NoamSchedule, _progress, noam_rate
+
+    progress = tf.Variable(0.0)
+    keras_rate = NoamSchedule(2e-3, 10, schedule=schedule, anneal_share=0.25, progress=progress)
+    for step, done in [(0, 0.0), (9, 0.1), (40, 0.5), (80, 0.8), (99, 0.99), (100, 1.0)]:
+        progress.assign(done)
+        expected = noam_rate(step + 1, 2e-3, 10, schedule=schedule, progress=done, anneal_share=0.25)
+        assert float(keras_rate(step)) == pytest.approx(expected, rel=1e-5)
+    assert noam_rate(50, 2e-3, 10, schedule=schedule, progress=1.0, anneal_share=0.25) == 0.0
+    assert noam_rate(50, 2e-3, 10, schedule="constant", progress=0.5, anneal_share=0.25) == pytest.approx(2e-3)
+    # Progress is the larger of the step share and the time-budget share, capped at 1.
+    assert _progress(25, 100, 10.0, None) == 0.25 and _progress(25, 100, 60.0, 100.0) == 0.6
+    assert _progress(25, 100, 500.0, 100.0) == 1.0
