@@ -13,7 +13,7 @@ from scipy.signal import fftconvolve
 
 __all__ = [
     "DegradeConfig", "white_noise", "pink_noise", "add_noise", "active_power", "synthetic_rir", "apply_reverb",
-    "apply_gain", "augment", "time_stretch", "NOISE_KINDS",
+    "apply_gain", "augment", "time_stretch", "centre_fit", "NOISE_KINDS",
 ]
 
 NOISE_KINDS = ("white", "pink", "babble")
@@ -145,6 +145,18 @@ def apply_reverb(samples: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 def apply_gain(samples: np.ndarray, gain_db: float) -> np.ndarray:
     return np.clip(samples * 10 ** (gain_db / 20), -1.0, 1.0).astype(np.float32)
+
+
+def centre_fit(samples: np.ndarray, num_samples: int) -> np.ndarray:
+    """`samples` cropped or zero-padded to `num_samples` around its centre (a clip keeps its word in the middle
+    when a stretch or pitch change altered its length)."""
+    if len(samples) >= num_samples:
+        first = (len(samples) - num_samples) // 2
+        return samples[first:first + num_samples]
+    out = np.zeros(num_samples, samples.dtype)
+    first = (num_samples - len(samples)) // 2
+    out[first:first + len(samples)] = samples
+    return out
 
 
 def augment(samples: np.ndarray, config: DegradeConfig, rng: np.random.Generator, *, sample_rate_hz: int = 16000,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corpus.augment import time_stretch
+from corpus.augment import centre_fit, time_stretch
 from kws.data import AudioPool, NoiseBank
 from kws.features import FRONTEND, FrontendConfig
 from kws.voice_augment import microphone_eq, room_reverb, vocal_tract
@@ -64,17 +64,6 @@ def _active_power(x: np.ndarray, frame: int = 160, floor_db: float = 30.0) -> np
     peak = power.max(axis=1, keepdims=True)
     loud = power >= peak * 10 ** (-floor_db / 10)
     return np.where(peak[:, 0] > 0, (power * loud).sum(axis=1) / np.maximum(loud.sum(axis=1), 1), 0.0)
-
-
-def _centre_fit(x: np.ndarray, n: int) -> np.ndarray:
-    """`x` cropped or zero-padded to `n` samples around its centre."""
-    if len(x) >= n:
-        first = (len(x) - n) // 2
-        return x[first:first + n]
-    out = np.zeros(n, x.dtype)
-    first = (n - len(x)) // 2
-    out[first:first + len(x)] = x
-    return out
 
 
 def _change_speed(clip: np.ndarray, factor: float) -> np.ndarray:
@@ -163,7 +152,7 @@ class Augmenter:
             for row in np.flatnonzero(real & (rng.random(b) < config.tempo_prob)):
                 stretched = time_stretch(clips[row], float(np.exp(rng.uniform(low, high))),
                                          sample_rate_hz=self.frontend.sample_rate_hz)
-                clips[row] = _centre_fit(stretched, n)
+                clips[row] = centre_fit(stretched, n)
         # new random draws only when a step is on, so configs without them keep their exact batches
         rate = self.frontend.sample_rate_hz
         if config.vocal_tract_prob > 0:

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from corpus.audio import to_int16
+from corpus.augment import centre_fit
 from corpus.voices import FAMILIES, VoiceError, backends_for, render, skipped_lines
 
 __all__ = ["SyntheticShots", "synthetic_shots", "centre_word", "keyword_renditions"]
@@ -43,13 +44,7 @@ def centre_word(samples: np.ndarray, length: int = RATE, floor_db: float = 35.0)
         return np.zeros(length, np.float32)
     loud = np.flatnonzero(power >= power.max() * 10 ** (-floor_db / 10))
     word = samples[max(0, (loud[0] - 2) * frame):(loud[-1] + 3) * frame].astype(np.float32)
-    if len(word) >= length:
-        first = (len(word) - length) // 2
-        return word[first:first + length]
-    out = np.zeros(length, np.float32)
-    first = (length - len(word)) // 2
-    out[first:first + len(word)] = word
-    return out
+    return centre_fit(word, length)
 
 
 def synthetic_shots(keyword: str, language: str, count: int, *, seed: int, pronounce: str | None = None,

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.fft import irfft, rfft
 from scipy.signal import fftconvolve
 
-from corpus.augment import synthetic_rir, time_stretch
+from corpus.augment import centre_fit, synthetic_rir, time_stretch
 
 __all__ = ["room_reverb", "microphone_eq", "vocal_tract"]
 
@@ -72,10 +72,4 @@ def vocal_tract(clip: np.ndarray, factor: float, *, sample_rate_hz: int) -> np.n
     positions = np.arange(0.0, n - 1, factor)  # resample: played `factor` times faster
     faster = np.interp(positions, np.arange(n), clip).astype(np.float32)
     restored = time_stretch(faster, 1.0 / factor, sample_rate_hz=sample_rate_hz)
-    if len(restored) >= n:
-        first = (len(restored) - n) // 2
-        return restored[first:first + n]
-    out = np.zeros(n, np.float32)
-    first = (n - len(restored)) // 2
-    out[first:first + len(restored)] = restored
-    return out
+    return centre_fit(restored.astype(np.float32), n)
